@@ -1,0 +1,10 @@
+#include "framework/random.h"
+
+namespace octet {
+
+Generator& default_generator() {
+  static Generator gen(0x5eed);
+  return gen;
+}
+
+}  // namespace octet
