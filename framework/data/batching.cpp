@@ -1,0 +1,21 @@
+#include "framework/data/batching.h"
+
+#include <numeric>
+#include <utility>
+
+#include "ops/error.h"
+
+namespace octet {
+
+std::vector<int64_t> shuffled_indices(int64_t n, Generator& gen) {
+  OCTET_CHECK(n >= 0, "shuffled_indices", "n must be >= 0, got ", n);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  for (int64_t i = n - 1; i > 0; --i) {
+    const auto j = static_cast<int64_t>(gen.below(static_cast<uint64_t>(i) + 1));
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+}  // namespace octet
