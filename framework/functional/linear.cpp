@@ -1,0 +1,133 @@
+#include "framework/functional/linear.h"
+
+#include <optional>
+
+#include "framework/functional/arithmetic.h"
+#include "framework/tensor/autograd.h"
+#include "ops/cpu/gemm.h"
+
+namespace octet {
+namespace {
+
+// The last two dims of `v` as a matrix, its leading dims collapsed into one batch dimension when
+// their strides allow it (so q @ k^T on [B,H,T,D] views needs no copy).
+std::optional<View> as_batched_matrix(const View& v) {
+  const int64_t r = v.dim();
+  const bool unit_stride = v.strides[r - 1] == 1 || v.strides[r - 2] == 1 ||
+                           v.shape[r - 1] == 1 || v.shape[r - 2] == 1;
+  if (!unit_stride) return std::nullopt;
+  View out = v;
+  out.shape = {1, v.shape[r - 2], v.shape[r - 1]};
+  out.strides = {0, v.strides[r - 2], v.strides[r - 1]};
+  int64_t batch = 1, stride = 0;
+  for (int64_t d = r - 3; d >= 0; --d) {
+    if (v.shape[d] == 1) continue;
+    if (batch > 1 && v.strides[d] != stride * batch) return std::nullopt;
+    if (batch == 1) stride = v.strides[d];
+    batch *= v.shape[d];
+  }
+  out.shape[0] = batch;
+  out.strides[0] = stride;
+  return out;
+}
+
+// `t` itself when its batch dims collapse, else a contiguous copy; keep it alive while its view is used.
+Tensor matrix_source(const Tensor& t) {
+  return as_batched_matrix(t.view()) ? t : t.detach().contiguous();
+}
+View matrix_view(const Tensor& source) { return *as_batched_matrix(source.view()); }
+
+// Rows of x [..., K] as a [P, K] matrix.
+Tensor rows_of(const Tensor& x) { return x.reshape({-1, x.size(-1)}); }
+
+void check_floats(const char* op, const Tensor& a, const Tensor& b) {
+  OCTET_CHECK(a.dtype() == b.dtype(), op, "dtypes differ: ", a.str(), " vs ", b.str());
+  OCTET_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64, op,
+              "computes in f32 or f64, got ", a.str());
+}
+
+// c = a @ b for batched matrix views (any batch of 1 broadcasts), into a new tensor.
+Tensor gemm(const View& a, const View& b, const Shape& out_shape, DType dtype,
+            const View* bias = nullptr) {
+  Tensor c = Tensor::empty(out_shape, dtype);
+  View cv = *as_batched_matrix(c.view());
+  cpu::matmul(a, b, cv, bias);
+  return c;
+}
+
+View transposed(View v) {
+  std::swap(v.shape[1], v.shape[2]);
+  std::swap(v.strides[1], v.strides[2]);
+  return v;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_floats("matmul", a, b);
+  OCTET_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul", "needs matrices, got ", a.str(), " and ",
+              b.str());
+  OCTET_CHECK(a.size(-1) == b.size(-2), "matmul", "inner dimensions differ: ", a.str(), " vs ",
+              b.str());
+  if (b.dim() == 2 && a.dim() > 2) {
+    // A stack of rows against one matrix: one large GEMM.
+    Tensor a2 = rows_of(a);
+    Tensor y = matmul(a2, b);
+    Shape s = a.shape();
+    s.back() = b.size(1);
+    return y.reshape(s);
+  }
+  OCTET_CHECK(a.dim() == b.dim() &&
+                  Shape(a.shape().begin(), a.shape().end() - 2) ==
+                      Shape(b.shape().begin(), b.shape().end() - 2),
+              "matmul", "batch dimensions differ: ", a.str(), " vs ", b.str());
+  Shape out_shape = a.shape();
+  out_shape.back() = b.size(-1);
+  Tensor as = matrix_source(a.detach()), bs = matrix_source(b.detach());
+  Tensor out = gemm(matrix_view(as), matrix_view(bs), out_shape, a.dtype());
+  return record(out, "matmul", {a, b}, [as, bs](const Tensor& g, const NeedsGrad& needs) {
+    Tensor ga, gb;
+    const Tensor gs = matrix_source(g);
+    const View gv = matrix_view(gs);
+    if (needs[0]) ga = gemm(gv, transposed(matrix_view(bs)), as.shape(), as.dtype());
+    if (needs[1]) gb = gemm(transposed(matrix_view(as)), gv, bs.shape(), bs.dtype());
+    return std::vector<Tensor>{ga, gb};
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_floats("linear", x, weight);
+  OCTET_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear",
+              "input ", x.str(), " does not fit weight ", weight.str(), " (expects [..., ",
+              weight.size(1), "])");
+  OCTET_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0) &&
+                                  bias.dtype() == weight.dtype()),
+              "linear", "bias ", bias.str(), " does not fit weight ", weight.str());
+  Tensor x2 = rows_of(x.detach());
+  Tensor w = weight.contiguous().detach();
+  Tensor bc = bias.defined() ? bias.contiguous().detach() : Tensor();
+  const View bias_view = bc.defined() ? bc.view() : View();
+  Shape out_shape = x.shape();
+  out_shape.back() = weight.size(0);
+  Tensor out = gemm(*as_batched_matrix(x2.view()), transposed(*as_batched_matrix(w.view())),
+                    {x2.size(0), w.size(0)}, x.dtype(), bc.defined() ? &bias_view : nullptr)
+                   .reshape(out_shape);
+  Shape x_shape = x.shape();
+  return record(out, "linear", {x, weight, bias},
+                [x2, w, x_shape](const Tensor& g, const NeedsGrad& needs) {
+                  Tensor g2 = rows_of(g).contiguous();
+                  const View gv = *as_batched_matrix(g2.view());
+                  Tensor gx, gw, gb;
+                  if (needs[0])
+                    gx = gemm(gv, *as_batched_matrix(w.view()), {g2.size(0), w.size(1)},
+                              w.dtype())
+                             .reshape(x_shape);
+                  if (needs[1])
+                    gw = gemm(transposed(gv), *as_batched_matrix(x2.view()), w.shape(),
+                              w.dtype());
+                  if (needs[2]) gb = sum(g2, {0});
+                  return std::vector<Tensor>{gx, gw, gb};
+                });
+}
+
+}  // namespace octet

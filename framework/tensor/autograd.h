@@ -1,0 +1,52 @@
+#pragma once
+// The tape: every differentiable op's output points at a Node holding its backward rule and edges
+// to its inputs. backward() walks the nodes in reverse topological order, accumulates gradients
+// into leaves' .grad, and frees the graph as it goes.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/tensor/tensor.h"
+
+namespace octet {
+
+// needs[i] tells whether input i wants a gradient, so rules can skip work; return one tensor per
+// input (undefined where not needed), shaped like that input.
+using NeedsGrad = std::vector<bool>;
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out, const NeedsGrad&)>;
+
+struct Edge {
+  std::shared_ptr<Node> fn;         // the producer's node, for a non-leaf input
+  std::shared_ptr<TensorImpl> leaf;  // the input itself, for a leaf that requires grad
+  Shape shape;                       // for the shape check on the returned gradient
+  bool requires_grad = false;
+};
+
+struct Node {
+  const char* name = "";
+  std::vector<Edge> edges;  // one per input
+  BackwardFn backward;
+};
+
+bool grad_enabled();
+
+// Disables recording within its scope (evaluation, optimizer updates, backward rules).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Connects `output` to `inputs` through `rule` when recording is on and any input requires grad.
+// Rules must not capture `output` itself (a cycle): capture output.detach() instead.
+Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs, BackwardFn rule);
+
+void run_backward(const Tensor& root, const Tensor& grad);
+
+}  // namespace octet
