@@ -1,0 +1,83 @@
+#include "framework/io/checkpoint.h"
+
+#include <cstring>
+
+#include "framework/io/archive.h"
+#include "ops/cpu/copy.h"
+
+namespace octet::io {
+namespace {
+
+constexpr const char* kParam = "param/";
+constexpr const char* kBuffer = "buffer/";
+constexpr const char* kOptim = "optim/";
+constexpr const char* kRng = "rng/";
+constexpr const char* kMeta = "meta/";
+
+std::string encode_state(const Generator::State& s) {
+  return std::string(reinterpret_cast<const char*>(s.data()), sizeof(s));
+}
+
+void restore(const Archive& archive, const std::string& name, const Tensor& dst) {
+  OCTET_CHECK(archive.contains(name), "checkpoint", archive.path(), ": tensor '", name,
+              "' missing");
+  OCTET_CHECK(archive.shape(name) == dst.shape() && archive.dtype(name) == dst.dtype(),
+              "checkpoint", archive.path(), ": tensor '", name, "' is ",
+              dtype_name(archive.dtype(name)), shape_str(archive.shape(name)),
+              " but the model expects ", dst.str());
+  cpu::copy(archive.view(name), dst.view());
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const TrainingState& state) {
+  OCTET_CHECK(state.model != nullptr, "checkpoint", path, ": no model to save");
+  std::vector<NamedView> tensors;
+  for (const auto& [name, t] : state.model->named_parameters())
+    tensors.push_back({kParam + name, t.view()});
+  for (const auto& [name, t] : state.model->named_buffers())
+    tensors.push_back({kBuffer + name, t.view()});
+  std::map<std::string, std::string> meta;
+  if (state.optimizer) {
+    for (const auto& [name, t] : state.optimizer->state()) tensors.push_back({kOptim + name, t.view()});
+    meta["optim_steps"] = std::to_string(state.optimizer->steps());
+  }
+  for (const auto& [name, gen] : state.generators) meta[kRng + name] = encode_state(gen->state());
+  for (const auto& [k, v] : state.metadata) meta[kMeta + k] = v;
+  meta["step"] = std::to_string(state.step);
+  meta["model"] = state.model->type_name();
+  write_archive(path, tensors, meta);
+}
+
+void load_checkpoint(const std::string& path, TrainingState& state) {
+  OCTET_CHECK(state.model != nullptr, "checkpoint", path, ": no model to load into");
+  Archive archive = Archive::open(path);
+  const auto& meta = archive.metadata();
+  auto get = [&](const std::string& key) -> const std::string& {
+    auto it = meta.find(key);
+    OCTET_CHECK(it != meta.end(), "checkpoint", path, ": metadata '", key, "' missing");
+    return it->second;
+  };
+  OCTET_CHECK(get("model") == state.model->type_name(), "checkpoint", path, ": holds a ",
+              get("model"), ", not a ", state.model->type_name());
+  for (const auto& [name, t] : state.model->named_parameters()) restore(archive, kParam + name, t);
+  for (const auto& [name, t] : state.model->named_buffers()) restore(archive, kBuffer + name, t);
+  if (state.optimizer) {
+    for (const auto& [name, t] : state.optimizer->state()) restore(archive, kOptim + name, t);
+    state.optimizer->set_steps(std::stoll(get("optim_steps")));
+  }
+  for (auto& [name, gen] : state.generators) {
+    const std::string& bytes = get(kRng + name);
+    Generator::State s;
+    OCTET_CHECK(bytes.size() == sizeof(s), "checkpoint", path, ": rng state '", name,
+                "' has ", bytes.size(), " bytes, expected ", sizeof(s));
+    std::memcpy(s.data(), bytes.data(), sizeof(s));
+    gen->set_state(s);
+  }
+  state.metadata.clear();
+  for (const auto& [k, v] : meta)
+    if (k.rfind(kMeta, 0) == 0) state.metadata[k.substr(std::strlen(kMeta))] = v;
+  state.step = std::stoll(get("step"));
+}
+
+}  // namespace octet::io

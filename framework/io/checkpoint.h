@@ -1,0 +1,26 @@
+#pragma once
+// Training checkpoints: parameters, buffers, optimizer state, step and RNG states in one tensor
+// archive, written atomically. Loading restores everything needed for a bitwise-identical resume.
+#include <map>
+#include <string>
+
+#include "framework/nn/module.h"
+#include "framework/optim/optimizer.h"
+#include "framework/random.h"
+
+namespace octet::io {
+
+struct TrainingState {
+  nn::Module* model = nullptr;
+  optim::Optimizer* optimizer = nullptr;      // may be null
+  std::map<std::string, Generator*> generators;  // e.g. {"data": &data_gen, "dropout": &gen}
+  int64_t step = 0;
+  std::map<std::string, std::string> metadata;  // free-form (config), saved and restored
+};
+
+void save_checkpoint(const std::string& path, const TrainingState& state);
+// Fills `state` (its model, optimizer and generators must already exist, shaped like the saved
+// ones). Errors name the file, the tensor and the reason.
+void load_checkpoint(const std::string& path, TrainingState& state);
+
+}  // namespace octet::io

@@ -1,0 +1,117 @@
+#include "framework/nn/module.h"
+
+#include "ops/cpu/copy.h"
+
+namespace octet::nn {
+
+Tensor& Module::register_parameter(const std::string& name, Tensor value) {
+  OCTET_CHECK(name.find('.') == std::string::npos, "module", "parameter name '", name,
+              "' must not contain '.'");
+  value.set_requires_grad(true);
+  params_.emplace_back(name, std::move(value));
+  return params_.back().second;
+}
+
+Tensor& Module::register_buffer(const std::string& name, Tensor value) {
+  buffers_.emplace_back(name, std::move(value));
+  return buffers_.back().second;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module,
+                       std::function<bool(const Module*)> accepts) {
+  OCTET_CHECK(module != nullptr, "module", "child '", name, "' is null");
+  for (const auto& [n, m] : children_)
+    OCTET_CHECK(n != name, "module", "child '", name, "' registered twice");
+  children_.emplace_back(name, std::move(module));
+  accepts_.push_back(std::move(accepts));
+}
+
+void Module::collect(const std::string& prefix, bool params, NamedTensors& out) const {
+  for (const auto& [name, t] : params ? params_ : buffers_) out.emplace_back(prefix + name, t);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", params, out);
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
+  collect("", true, out);
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect("", false, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [name, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out{{"", this}};
+  for (const auto& [name, child] : children_)
+    for (auto& [sub, m] : child->named_modules())
+      out.emplace_back(sub.empty() ? name : name + "." + sub, m);
+  return out;
+}
+
+Tensor Module::parameter(const std::string& dotted_name) const {
+  for (const auto& [name, t] : named_parameters())
+    if (name == dotted_name) return t;
+  throw Error("module", type_name() + " has no parameter '" + dotted_name + "'");
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (const auto& [name, child] : children_) child->train(on);
+}
+
+void Module::zero_grad() {
+  for (auto& t : parameters()) t.zero_grad();
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& t : parameters()) n += t.numel();
+  return n;
+}
+
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> replacement) {
+  for (size_t i = 0; i < children_.size(); ++i) {
+    if (children_[i].first != name) continue;
+    OCTET_CHECK(replacement && accepts_[i](replacement.get()), "module", "cannot put a ",
+                replacement ? replacement->type_name() : "null", " into slot '", name,
+                "' of a ", type_name(), " (holds a ", children_[i].second->type_name(), ")");
+    replacement->train(training_);
+    children_[i].second = std::move(replacement);
+    return;
+  }
+  throw Error("module", type_name() + " has no child '" + name + "'");
+}
+
+std::shared_ptr<Module> Module::child(const std::string& name) const {
+  for (const auto& [n, m] : children_)
+    if (n == name) return m;
+  throw Error("module", type_name() + " has no child '" + name + "'");
+}
+
+void Module::load_state(const NamedTensors& src) {
+  auto assign = [&](const NamedTensors& mine) {
+    for (const auto& [name, dst] : mine) {
+      const Tensor* found = nullptr;
+      for (const auto& [n, t] : src)
+        if (n == name) found = &t;
+      OCTET_CHECK(found != nullptr, "module", "state has no tensor '", name, "'");
+      OCTET_CHECK(found->shape() == dst.shape(), "module", "tensor '", name, "': shape ",
+                  shape_str(found->shape()), " does not match the module's ",
+                  shape_str(dst.shape()));
+      cpu::copy(found->view(), dst.view());
+    }
+  };
+  assign(named_parameters());
+  assign(named_buffers());
+}
+
+}  // namespace octet::nn

@@ -1,0 +1,76 @@
+#pragma once
+// Optimizers over named parameters, so their state can be checkpointed by name.
+#include <string>
+#include <vector>
+
+#include "framework/nn/module.h"
+
+namespace octet::optim {
+
+class Optimizer {
+ public:
+  explicit Optimizer(nn::NamedTensors params);
+  virtual ~Optimizer() = default;
+  // One update from the parameters' .grad (parameters without a grad are skipped).
+  virtual void step() = 0;
+  void zero_grad();
+  void set_lr(double lr) { lr_ = lr; }
+  double lr() const { return lr_; }
+  int64_t steps() const { return steps_; }
+  // Everything step() depends on besides the parameters: state tensors by name (e.g.
+  // "exp_avg.blocks.0.fc.weight", live handles that a checkpoint restores in place) and the step
+  // count.
+  virtual nn::NamedTensors state() const = 0;
+  void set_steps(int64_t steps) { steps_ = steps; }
+  const nn::NamedTensors& params() const { return params_; }
+
+ protected:
+  nn::NamedTensors params_;
+  double lr_ = 1e-3;
+  int64_t steps_ = 0;
+};
+
+struct AdamWOptions {
+  double lr = 3e-4, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
+  // Parameters with fewer dimensions than this (biases, norm gains) get no weight decay.
+  int64_t decay_min_dim = 2;
+};
+
+class AdamW : public Optimizer {
+ public:
+  AdamW(nn::NamedTensors params, AdamWOptions options);
+  void step() override;
+  nn::NamedTensors state() const override;
+
+ private:
+  AdamWOptions opt_;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_;
+};
+
+struct SgdOptions {
+  double lr = 0.01, momentum = 0.9, weight_decay = 0.0;
+  bool nesterov = false;
+};
+
+class Sgd : public Optimizer {
+ public:
+  Sgd(nn::NamedTensors params, SgdOptions options);
+  void step() override;
+  nn::NamedTensors state() const override;
+
+ private:
+  SgdOptions opt_;
+  std::vector<Tensor> momentum_;
+};
+
+// Linear warm-up to max_lr over `warmup` steps, then cosine decay to min_lr at `total`.
+struct WarmupCosine {
+  double max_lr, min_lr;
+  int64_t warmup, total;
+  double at(int64_t step) const;
+};
+
+// Scales all gradients so their global L2 norm is at most max_norm; returns the norm before.
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+
+}  // namespace octet::optim

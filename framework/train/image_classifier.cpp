@@ -1,0 +1,115 @@
+#include "framework/train/image_classifier.h"
+
+#include <chrono>
+#include <cstring>
+#include <sstream>
+
+#include "framework/data/batching.h"
+#include "framework/data/fashion_mnist.h"
+#include "framework/functional/arithmetic.h"
+#include "framework/functional/softmax.h"
+#include "framework/optim/optimizer.h"
+#include "framework/tensor/autograd.h"
+
+namespace octet::train {
+namespace {
+
+constexpr double kMean = 0.2860, kStd = 0.3530;  // Fashion-MNIST training-set pixel statistics
+constexpr int64_t kPixels = 28 * 28;
+
+// Rows `order[begin, end)` of images/labels as one batch.
+void make_batch(const Tensor& images, const uint8_t* labels, const std::vector<int64_t>& order,
+                int64_t begin, int64_t end, Tensor& x, Tensor& y) {
+  const int64_t n = end - begin;
+  x = Tensor::empty({n, 1, 28, 28});
+  y = Tensor::empty({n}, DType::i64);
+  const float* src = images.data<float>();
+  float* dst = x.data<float>();
+  int64_t* lab = y.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t row = order[begin + i];
+    std::memcpy(dst + i * kPixels, src + row * kPixels, kPixels * sizeof(float));
+    lab[i] = labels[row];
+  }
+}
+
+}  // namespace
+
+Tensor normalize_images(const uint8_t* pixels, int64_t n) {
+  Tensor out = Tensor::empty({n, 1, 28, 28});
+  float* p = out.data<float>();
+  for (int64_t i = 0; i < n * kPixels; ++i)
+    p[i] = static_cast<float>((pixels[i] / 255.0 - kMean) / kStd);
+  return out;
+}
+
+double evaluate_accuracy(models::Cnn& model, const Tensor& images, const uint8_t* labels) {
+  NoGradGuard no_grad;
+  model.eval();
+  Generator unused(0);
+  const int64_t n = images.size(0), chunk = 1000;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < n; b += chunk) {
+    const int64_t e = std::min(n, b + chunk);
+    Tensor pred = argmax(model.forward(images.slice(0, b, e), unused));
+    const int64_t* p = pred.data<int64_t>();
+    for (int64_t i = 0; i < e - b; ++i) correct += p[i] == labels[b + i];
+  }
+  model.train();
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
+CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string dir = o.data_dir.empty() ? kFashionMnistDir : o.data_dir;
+  ImageDataset train = load_fashion_mnist(dir, true);
+  ImageDataset test = load_fashion_mnist(dir, false);
+  const int64_t n_train = o.train_limit > 0 ? std::min(o.train_limit, train.n) : train.n;
+  const int64_t n_test = o.test_limit > 0 ? std::min(o.test_limit, test.n) : test.n;
+  Tensor train_x = normalize_images(train.images.data(), n_train);
+  Tensor test_x = normalize_images(test.images.data(), n_test);
+
+  Generator init_gen(o.seed), data_gen(o.seed + 1), dropout_gen(o.seed + 2);
+  std::unique_ptr<models::Cnn> owned;
+  models::Cnn* model = model_out;
+  if (!model) {
+    owned = std::make_unique<models::Cnn>(models::CnnConfig{}, init_gen);
+    model = owned.get();
+  }
+  optim::AdamW opt(model->named_parameters(),
+                   {o.lr, 0.9, 0.999, 1e-8, o.weight_decay, 2});
+  const int64_t steps_per_epoch = (n_train + o.batch - 1) / o.batch;
+  const optim::WarmupCosine schedule{o.lr, o.min_lr, o.warmup, o.epochs * steps_per_epoch};
+
+  CnnTrainResult result;
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    std::vector<int64_t> order = shuffled_indices(n_train, data_gen);
+    double loss_sum = 0;
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      Tensor x, y;
+      make_batch(train_x, train.labels.data(), order, s * o.batch,
+                 std::min(n_train, (s + 1) * o.batch), x, y);
+      Tensor loss = cross_entropy(model->forward(x, dropout_gen), y);
+      loss.backward();
+      opt.set_lr(schedule.at(result.steps));
+      opt.step();
+      opt.zero_grad();
+      ++result.steps;
+      loss_sum += loss.item();
+    }
+    result.final_train_loss = loss_sum / static_cast<double>(steps_per_epoch);
+    result.test_accuracy = evaluate_accuracy(*model, test_x, test.labels.data());
+    if (o.log) {
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::ostringstream os;
+      os << "epoch " << epoch + 1 << "/" << o.epochs << "  train loss " << result.final_train_loss
+         << "  test accuracy " << 100.0 * result.test_accuracy << "%  (" << secs << " s)";
+      o.log(os.str());
+    }
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace octet::train

@@ -1,0 +1,36 @@
+#pragma once
+// Training the Fashion-MNIST CNN from scratch: the loop behind `fmnist_train` and the e2e test.
+#include <functional>
+#include <string>
+
+#include "framework/models/cnn.h"
+
+namespace octet::train {
+
+struct CnnTrainOptions {
+  int64_t epochs = 3;
+  int64_t batch = 128;
+  double lr = 2e-3, min_lr = 1e-5, weight_decay = 1e-4;
+  int64_t warmup = 100;
+  uint64_t seed = 1;
+  int64_t train_limit = 0;  // > 0: train on the first N images only (quick tests)
+  int64_t test_limit = 0;   // > 0: evaluate on the first N test images only
+  std::string data_dir;     // empty: Debian's dataset-fashion-mnist
+  std::function<void(const std::string&)> log;  // progress lines, may be empty
+};
+
+struct CnnTrainResult {
+  double test_accuracy = 0;  // in [0, 1]
+  double final_train_loss = 0;
+  double seconds = 0;
+  int64_t steps = 0;
+};
+
+CnnTrainResult train_cnn(const CnnTrainOptions& options, models::Cnn* model_out = nullptr);
+
+// Images [N, 28, 28] u8 -> normalised f32 [N, 1, 28, 28] (Fashion-MNIST mean and std).
+Tensor normalize_images(const uint8_t* pixels, int64_t n);
+// Accuracy of `model` (put in eval mode) on normalised images and u8 labels.
+double evaluate_accuracy(models::Cnn& model, const Tensor& images, const uint8_t* labels);
+
+}  // namespace octet::train

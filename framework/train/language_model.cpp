@@ -1,0 +1,79 @@
+#include "framework/train/language_model.h"
+
+#include "framework/io/checkpoint.h"
+#include "framework/tensor/autograd.h"
+
+namespace octet::train {
+
+std::unique_ptr<models::LanguageModel> make_language_model(const std::string& arch,
+                                                           const models::GptConfig& config,
+                                                           Generator& gen) {
+  if (arch == "gpt") return std::make_unique<models::Gpt>(config, gen);
+  if (arch == "llama") return std::make_unique<models::Llama>(config, gen);
+  throw Error("lm", "unknown architecture '" + arch + "' (expected gpt or llama)");
+}
+
+LmTrainer::LmTrainer(const LmTrainOptions& o, std::shared_ptr<const TextDataset> text)
+    : o_(o),
+      text_(std::move(text)),
+      init_gen_(o.seed),
+      data_gen_(o.seed + 1),
+      dropout_gen_(o.seed + 2),
+      schedule_{o.lr, o.min_lr, o.warmup, o.steps} {
+  model_ = make_language_model(o.arch, o.model, init_gen_);
+  optimizer_ = std::make_unique<optim::AdamW>(
+      model_->named_parameters(), optim::AdamWOptions{o.lr, 0.9, 0.95, 1e-8, o.weight_decay, 2});
+}
+
+double LmTrainer::step() {
+  std::vector<int64_t> x, y;
+  text_->sample(Split::kTrain, o_.batch, o_.model.block, data_gen_, x, y);
+  const Shape shape{o_.batch, o_.model.block};
+  Tensor tokens = Tensor::from_vector(x, shape), targets = Tensor::from_vector(y, shape);
+  Tensor loss = models::lm_loss(model_->forward(tokens, dropout_gen_), targets);
+  loss.backward();
+  if (o_.clip > 0) optim::clip_grad_norm(model_->parameters(), o_.clip);
+  optimizer_->set_lr(schedule_.at(step_));
+  optimizer_->step();
+  optimizer_->zero_grad();
+  ++step_;
+  return loss.item();
+}
+
+double LmTrainer::validation_loss() {
+  NoGradGuard no_grad;
+  model_->eval();
+  const auto windows = text_->eval_windows(Split::kValidation, o_.model.block, o_.eval_windows);
+  double total = 0;
+  int64_t count = 0;
+  const int64_t chunk = 16;
+  for (size_t b = 0; b < windows.size(); b += chunk) {
+    std::vector<TextWindow> part(windows.begin() + b,
+                                 windows.begin() + std::min(windows.size(), b + chunk));
+    std::vector<int64_t> x, y;
+    text_->gather(part, x, y);
+    const Shape shape{static_cast<int64_t>(part.size()), o_.model.block};
+    Tensor loss = models::lm_loss(model_->forward(Tensor::from_vector(x, shape), dropout_gen_),
+                                  Tensor::from_vector(y, shape));
+    total += loss.item() * static_cast<double>(part.size());
+    count += static_cast<int64_t>(part.size());
+  }
+  model_->train();
+  return total / static_cast<double>(count);
+}
+
+void LmTrainer::save(const std::string& path) {
+  io::TrainingState state{model_.get(), optimizer_.get(),
+                          {{"data", &data_gen_}, {"dropout", &dropout_gen_}}, step_, {}};
+  state.metadata["arch"] = o_.arch;
+  io::save_checkpoint(path, state);
+}
+
+void LmTrainer::load(const std::string& path) {
+  io::TrainingState state{model_.get(), optimizer_.get(),
+                          {{"data", &data_gen_}, {"dropout", &dropout_gen_}}, 0, {}};
+  io::load_checkpoint(path, state);
+  step_ = state.step;
+}
+
+}  // namespace octet::train

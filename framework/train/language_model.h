@@ -1,0 +1,56 @@
+#pragma once
+// Training a byte-level language model (GPT or LLaMA-style) on the King James text: the loop
+// behind `lm_train`, the e2e tests, the resume test and the training benchmark.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "framework/data/text.h"
+#include "framework/models/gpt.h"
+#include "framework/optim/optimizer.h"
+
+namespace octet::train {
+
+struct LmTrainOptions {
+  std::string arch = "gpt";  // "gpt" or "llama"
+  models::GptConfig model;
+  int64_t batch = 16;
+  int64_t steps = 1000;
+  double lr = 1e-3, min_lr = 1e-4, weight_decay = 0.1, clip = 1.0;
+  int64_t warmup = 100;
+  uint64_t seed = 1;
+  int64_t eval_windows = 64;  // validation windows of `model.block` bytes per evaluation
+};
+
+class LmTrainer {
+ public:
+  // `text` is shared so several trainers (tests) need not reload it.
+  LmTrainer(const LmTrainOptions& options, std::shared_ptr<const TextDataset> text);
+
+  // Runs one optimisation step (forward, backward, clip, schedule, AdamW); returns its loss.
+  double step();
+  // Mean loss in nats/byte over the fixed validation windows (eval mode, no grad).
+  double validation_loss();
+  int64_t steps_done() const { return step_; }
+
+  void save(const std::string& path);
+  void load(const std::string& path);
+
+  models::LanguageModel& model() { return *model_; }
+  optim::AdamW& optimizer() { return *optimizer_; }
+
+ private:
+  LmTrainOptions o_;
+  std::shared_ptr<const TextDataset> text_;
+  Generator init_gen_, data_gen_, dropout_gen_;
+  std::unique_ptr<models::LanguageModel> model_;
+  std::unique_ptr<optim::AdamW> optimizer_;
+  optim::WarmupCosine schedule_;
+  int64_t step_ = 0;
+};
+
+std::unique_ptr<models::LanguageModel> make_language_model(const std::string& arch,
+                                                           const models::GptConfig& config,
+                                                           Generator& gen);
+
+}  // namespace octet::train
