@@ -5,6 +5,7 @@
 
 #include "ops/cpu/broadcast.h"
 #include "ops/cpu/dispatch.h"
+#include "ops/cpu/fast_math.h"
 #include "ops/cpu/strided_loop.h"
 
 namespace octet::cpu {
@@ -24,26 +25,26 @@ inline T apply_binary(T a, T b) {
 constexpr double kGeluC = 0.7978845608028654;  // sqrt(2/pi)
 template <typename T>
 inline T gelu(T x) {
-  const T t = std::tanh(T(kGeluC) * (x + T(0.044715) * x * x * x));
+  const T t = fast_tanh(T(kGeluC) * (x + T(0.044715) * x * x * x));
   return T(0.5) * x * (T(1) + t);
 }
 template <typename T>
 inline T gelu_grad(T x) {
-  const T t = std::tanh(T(kGeluC) * (x + T(0.044715) * x * x * x));
+  const T t = fast_tanh(T(kGeluC) * (x + T(0.044715) * x * x * x));
   return T(0.5) * (T(1) + t) +
          T(0.5) * x * (T(1) - t * t) * T(kGeluC) * (T(1) + T(3 * 0.044715) * x * x);
 }
 template <typename T>
 inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+  return fast_sigmoid(x);
 }
 
 template <UnaryOp OP, typename T>
 inline T apply_unary(T x) {
   if constexpr (OP == UnaryOp::neg) return -x;
-  if constexpr (OP == UnaryOp::exp) return std::exp(x);
+  if constexpr (OP == UnaryOp::exp) return fast_exp(x);
   if constexpr (OP == UnaryOp::log) return std::log(x);
-  if constexpr (OP == UnaryOp::tanh) return std::tanh(x);
+  if constexpr (OP == UnaryOp::tanh) return fast_tanh(x);
   if constexpr (OP == UnaryOp::relu) return x > T(0) ? x : T(0);
   if constexpr (OP == UnaryOp::gelu) return gelu(x);
   if constexpr (OP == UnaryOp::silu) return x * sigmoid(x);
@@ -190,7 +191,9 @@ void unary(UnaryOp op, const View& x, const View& out) {
   check_same_dtype("unary", x, out);
   dispatch_float(out.dtype, "unary", [&](auto t) {
     using T = decltype(t);
-    dispatch_unary(op, [&]<UnaryOp OP>() { map_unary<T>(x, out, apply_unary<OP, T>); });
+    dispatch_unary(op, [&]<UnaryOp OP>() {
+      map_unary<T>(x, out, [](T v) { return apply_unary<OP, T>(v); });
+    });
   });
 }
 
@@ -205,6 +208,16 @@ void unary_backward(UnaryOp op, const View& x, const View& y, const View& dy, co
     dispatch_unary(op, [&]<UnaryOp OP>() {
       for_each_row<4>(dx.shape, {&x.strides, &y.strides, &dy.strides, &dx.strides},
                       [&](const RowCursor<4>& r) {
+                        if (r.step[0] == 1 && r.step[1] == 1 && r.step[2] == 1 &&
+                            r.step[3] == 1) {
+                          const T* a = px + r.offset[0];
+                          const T* b = py + r.offset[1];
+                          const T* g = pg + r.offset[2];
+                          T* o = po + r.offset[3];
+                          for (int64_t i = 0; i < r.length; ++i)
+                            o[i] = g[i] * unary_derivative<OP, T>(a[i], b[i]);
+                          return;
+                        }
                         for (int64_t i = 0; i < r.length; ++i)
                           po[r.offset[3] + i * r.step[3]] =
                               pg[r.offset[2] + i * r.step[2]] *
