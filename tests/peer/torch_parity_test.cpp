@@ -2,8 +2,8 @@
 // of every float input under a fixed random upstream gradient, plus three AdamW steps. The inputs
 // are drawn here, torch_parity.py computes torch's answers once for the whole suite (see
 // tests/support/peer_python.h for the exchange and its cache, kept next to this executable in
-// torch_parity_cache/), and each test compares one op
-// family element by element: |octet - torch| <= 1e-5 * max(1, |torch|), reporting the worst one.
+// torch_parity_cache/), and each test compares one op family element by element:
+// |octet - torch| <= 1e-5 * max(1, |torch|), reporting the worst element.
 // Without the peer venv every test is skipped with the reason.
 #include <gtest/gtest.h>
 
