@@ -116,6 +116,15 @@ def training_step_tokens_per_second(precision, warmup, steps):
     return BATCH * CONTEXT / seconds
 
 
+def bf16_is_native():
+    """True where the CPU has bf16 instructions (AVX512-BF16 or AMX), so oneDNN's fast path runs."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def gemm_gflops(dtype, warmup, steps):
     generator = torch.Generator().manual_seed(2)
     a = torch.randn(GEMM_SIZE, GEMM_SIZE, generator=generator).to(dtype)
@@ -145,12 +154,18 @@ def main():
         torch.set_num_threads(threads)
         note(f"{threads} thread(s):")
         for precision in precisions:
-            tokens_per_second = training_step_tokens_per_second(precision, warmup, steps)
+            # Without native bf16 (AVX2-only CPUs) torch's bf16 path runs ~25x slower than fp32:
+            # a few steps measure it well enough and keep `make bench` short.
+            slow = precision == "bf16" and not bf16_is_native()
+            tokens_per_second = training_step_tokens_per_second(
+                precision, 1 if slow else warmup, min(steps, 3) if slow else steps)
             emit(f"torch_gpt_train_{precision}_{threads}t", tokens_per_second, "tokens/s")
         if not args.no_gemm:
             for name in precisions:
                 dtype = torch.float32 if name == "fp32" else torch.bfloat16
-                gflops = gemm_gflops(dtype, warmup, steps if args.quick else max(steps, 10))
+                slow = name == "bf16" and not bf16_is_native()
+                gemm_steps = 2 if slow else (steps if args.quick else max(steps, 10))
+                gflops = gemm_gflops(dtype, 1 if slow else warmup, gemm_steps)
                 note(f"  {name} GEMM {GEMM_SIZE}^3: {gflops:.1f} GFLOP/s")
                 emit(f"torch_gemm_{name}_{GEMM_SIZE}_{threads}t", gflops, "GFLOP/s")
 
