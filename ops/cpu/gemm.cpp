@@ -177,7 +177,7 @@ Matrix widen_bf16(const Matrix& m, std::vector<float>& storage) {
   storage.resize(static_cast<size_t>(m.batch * outer * inner));
   const auto* src = reinterpret_cast<const uint16_t*>(m.data);
   float* dst = storage.data();
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (m.batch * outer * inner > (1 << 15))
   for (int64_t n = 0; n < m.batch; ++n) {
     for (int64_t o = 0; o < outer; ++o) {
       const uint16_t* in = src + n * m.sb + o * outer_stride;
@@ -239,7 +239,9 @@ void matmul_f64(const Matrix& a, const Matrix& b, const Matrix& c, const double*
                 bool accumulate) {
   const int64_t M = c.rows, N = c.cols, K = a.cols;
   const int64_t row_tiles = (M + kRowTile - 1) / kRowTile;
-#pragma omp parallel for schedule(static)
+  // Gradcheck's matrices are tiny: a parallel region would cost more than the product.
+  const bool parallel = c.batch * M * N * K > (1 << 18);
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t t = 0; t < c.batch * row_tiles; ++t) {
     const int64_t n = t / row_tiles, i0 = (t % row_tiles) * kRowTile;
     const int64_t i1 = std::min(M, i0 + kRowTile);

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "ops/cpu/dispatch.h"
+#include "ops/cpu/fast_math.h"
 
 namespace octet::cpu {
 namespace {
@@ -17,34 +18,11 @@ constexpr int64_t kParallelWork = 1 << 15;
 // with their index) without the cost of dynamic scheduling.
 constexpr int kRowChunk = 8;
 
-// e^x for the softmax rows, whose arguments are x - max <= 0 (or NaN). glibc's expf has no vector
-// variant unless the whole build uses -ffast-math, so f32 gets a version GCC vectorises: e^x =
-// 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2)/2, where the degree-7 Taylor polynomial is
-// within 1e-8 relative of e^r (under f32's 6e-8 half-ulp). Results below FLT_MIN (n < -126) are
-// flushed to 0, which is also what -inf (a masked logit) gives; NaN stays NaN. The flush is an
-// integer mask, not a float select: under -ftrapping-math (the default) GCC turns a float select
-// into a branch and leaves the loop scalar. f64, the gradcheck path, keeps std::exp.
-inline double row_exp(double x) { return std::exp(x); }
-inline float row_exp(float x) {
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693145751953125f;  // few mantissa bits: n * kLn2Hi is exact
-  constexpr float kLn2Lo = 1.42860682030941723e-6f;
-  constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float n = (x * kLog2e + kRoundMagic) - kRoundMagic;
-  const float r = (x - n * kLn2Hi) - n * kLn2Lo;
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  // Out-of-range n (huge or -inf x) converts to INT_MIN and is flushed with the rest.
-  const int32_t ni = static_cast<int32_t>(n);
-  const float e = p * std::bit_cast<float>((ni + 127) << 23);
-  const int32_t keep = -static_cast<int32_t>((ni >= -126) | (x != x));
-  return std::bit_cast<float>(std::bit_cast<int32_t>(e) & keep);
+// e^x for the softmax rows (arguments x - max <= 0, -inf, or NaN): the vectorisable float exp,
+// libm's for f64 (the gradcheck path).
+template <typename T>
+inline T row_exp(T x) {
+  return fast_exp(x);
 }
 
 template <typename T>

@@ -15,7 +15,9 @@ TEST(FastMath, ExpRelativeErrorBelowThreeTenMillionths) {
     worst = std::max(worst, std::abs(fast_exp(x) - ref) / ref);
   }
   EXPECT_LT(worst, 3e-7);
-  EXPECT_EQ(fast_exp(-200.0f), fast_exp(-87.0f)) << "saturates below";
+  EXPECT_EQ(fast_exp(-200.0f), 0.0f) << "flushes below FLT_MIN";
+  EXPECT_EQ(fast_exp(-INFINITY), 0.0f) << "a masked logit contributes nothing";
+  EXPECT_TRUE(std::isnan(fast_exp(NAN)));
   EXPECT_TRUE(std::isfinite(fast_exp(200.0f)));
 }
 
