@@ -26,6 +26,16 @@ Optimizer::Optimizer(nn::NamedTensors params) : params_(std::move(params)) {
   for (const auto& [name, p] : params_) check_f32(name, p);
 }
 
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  ++steps_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].second;
+    Tensor g = grad_of(p);
+    if (g.defined()) update(i, p, g);
+  }
+}
+
 void Optimizer::zero_grad() {
   for (auto& [name, p] : params_) p.zero_grad();
 }
@@ -39,23 +49,16 @@ AdamW::AdamW(nn::NamedTensors params, AdamWOptions options)
   }
 }
 
-void AdamW::step() {
-  NoGradGuard no_grad;
-  ++steps_;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i].second;
-    Tensor g = grad_of(p);
-    if (!g.defined()) continue;
-    const bool decay = p.dim() >= opt_.decay_min_dim;
-    cpu::AdamWHyper h{static_cast<float>(lr_),
-                      static_cast<float>(opt_.beta1),
-                      static_cast<float>(opt_.beta2),
-                      static_cast<float>(opt_.eps),
-                      decay ? static_cast<float>(opt_.weight_decay) : 0.0f,
-                      steps_};
-    cpu::adamw_step(p.data<float>(), g.data<float>(), exp_avg_[i].data<float>(),
-                    exp_avg_sq_[i].data<float>(), p.numel(), h);
-  }
+void AdamW::update(size_t i, const Tensor& p, const Tensor& g) {
+  const bool decay = p.dim() >= opt_.decay_min_dim;
+  cpu::AdamWHyper h{static_cast<float>(lr_),
+                    static_cast<float>(opt_.beta1),
+                    static_cast<float>(opt_.beta2),
+                    static_cast<float>(opt_.eps),
+                    decay ? static_cast<float>(opt_.weight_decay) : 0.0f,
+                    steps_};
+  cpu::adamw_step(p.data<float>(), g.data<float>(), exp_avg_[i].data<float>(),
+                  exp_avg_sq_[i].data<float>(), p.numel(), h);
 }
 
 nn::NamedTensors AdamW::state() const {
@@ -73,17 +76,10 @@ Sgd::Sgd(nn::NamedTensors params, SgdOptions options)
   for (const auto& [name, p] : params_) momentum_.push_back(Tensor::zeros(p.shape()));
 }
 
-void Sgd::step() {
-  NoGradGuard no_grad;
-  ++steps_;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& p = params_[i].second;
-    Tensor g = grad_of(p);
-    if (!g.defined()) continue;
-    cpu::SgdHyper h{static_cast<float>(lr_), static_cast<float>(opt_.momentum),
-                    static_cast<float>(opt_.weight_decay), opt_.nesterov, steps_ == 1};
-    cpu::sgd_step(p.data<float>(), g.data<float>(), momentum_[i].data<float>(), p.numel(), h);
-  }
+void Sgd::update(size_t i, const Tensor& p, const Tensor& g) {
+  cpu::SgdHyper h{static_cast<float>(lr_), static_cast<float>(opt_.momentum),
+                  static_cast<float>(opt_.weight_decay), opt_.nesterov, steps_ == 1};
+  cpu::sgd_step(p.data<float>(), g.data<float>(), momentum_[i].data<float>(), p.numel(), h);
 }
 
 nn::NamedTensors Sgd::state() const {

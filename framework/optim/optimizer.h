@@ -12,7 +12,7 @@ class Optimizer {
   explicit Optimizer(nn::NamedTensors params);
   virtual ~Optimizer() = default;
   // One update from the parameters' .grad (parameters without a grad are skipped).
-  virtual void step() = 0;
+  void step();
   void zero_grad();
   void set_lr(double lr) { lr_ = lr; }
   double lr() const { return lr_; }
@@ -25,6 +25,9 @@ class Optimizer {
   const nn::NamedTensors& params() const { return params_; }
 
  protected:
+  // Updates parameter `index` in place from its (contiguous f32) gradient.
+  virtual void update(size_t index, const Tensor& param, const Tensor& grad) = 0;
+
   nn::NamedTensors params_;
   double lr_ = 1e-3;
   int64_t steps_ = 0;
@@ -39,10 +42,10 @@ struct AdamWOptions {
 class AdamW : public Optimizer {
  public:
   AdamW(nn::NamedTensors params, AdamWOptions options);
-  void step() override;
   nn::NamedTensors state() const override;
 
  private:
+  void update(size_t index, const Tensor& param, const Tensor& grad) override;
   AdamWOptions opt_;
   std::vector<Tensor> exp_avg_, exp_avg_sq_;
 };
@@ -55,10 +58,10 @@ struct SgdOptions {
 class Sgd : public Optimizer {
  public:
   Sgd(nn::NamedTensors params, SgdOptions options);
-  void step() override;
   nn::NamedTensors state() const override;
 
  private:
+  void update(size_t index, const Tensor& param, const Tensor& grad) override;
   SgdOptions opt_;
   std::vector<Tensor> momentum_;
 };
