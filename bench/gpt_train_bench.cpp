@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     const std::string t = std::to_string(threads) + "t";
     emit("gpt_train_step_" + t, tokens_per_s, "tokens/s", "pytorch fp32 eager",
          "\"torch_gpt_train_fp32_" + t + "\"", true);
-    emit("gpt_train_step_vs_bf16_" + t, tokens_per_s, "tokens/s", "pytorch bf16 autocast",
+    emit("gpt_vs_torch_bf16_" + t, tokens_per_s, "tokens/s", "pytorch bf16 autocast",
          "\"torch_gpt_train_bf16_" + t + "\"", true);
 
     // Model FLOPs: 6 per parameter per token (forward + backward) for every matrix the tokens
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     const double sgemm = sgemm_gflops(quick ? 5 : 20);
     char peer_value[64];
     std::snprintf(peer_value, sizeof(peer_value), "%.6g", sgemm);
-    emit("gpt_train_model_gflops_" + t, model_gflops, "GFLOP/s", "oneDNN sgemm 2048x1024x256",
+    emit("gpt_mfu_" + t, model_gflops, "GFLOP/s", "oneDNN sgemm 2048x1024x256",
          peer_value, false);
   }
   return 0;
