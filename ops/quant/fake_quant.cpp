@@ -1,0 +1,138 @@
+#include "ops/quant/fake_quant.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace octet::quant {
+namespace {
+
+// Elements per parallel chunk: small enough to balance two threads on a 1M-element activation,
+// large enough that a small weight runs on one thread without a parallel region's overhead.
+constexpr int64_t kChunk = 1 << 15;
+
+// Calls body(begin, end, scale_index) over [0, n) split at scale boundaries, in parallel chunks.
+// Every element is visited once with the scale its ScaleLayout assigns.
+template <typename Body>
+void for_each_scale_run(int64_t n, const ScaleLayout& layout, Body&& body) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t k = 0; k < chunks; ++k) {
+    const int64_t hi = std::min(n, (k + 1) * kChunk);
+    for (int64_t i = k * kChunk; i < hi;) {
+      const int64_t run = i / layout.inner;
+      const int64_t end = std::min(hi, (run + 1) * layout.inner);
+      body(i, end, run % layout.count);
+      i = end;
+    }
+  }
+}
+
+template <typename T>
+T rounded_zero_point(const T* zero_point, int64_t c, int64_t qmin, int64_t qmax) {
+  if (zero_point == nullptr) return T(0);
+  return std::clamp(std::nearbyint(zero_point[c]), T(qmin), T(qmax));
+}
+
+}  // namespace
+
+template <typename T>
+void fake_quant_int(const T* x, int64_t n, const ScaleLayout& layout, const T* scale,
+                    const T* zero_point, int64_t qmin, int64_t qmax, T* y, uint8_t* mask) {
+  const T lo = T(qmin), hi = T(qmax);
+  for_each_scale_run(n, layout, [&](int64_t begin, int64_t end, int64_t c) {
+    const T s = scale[c], inv_s = T(1) / s;
+    const T zp = rounded_zero_point(zero_point, c, qmin, qmax);
+    // q stays in T: beyond 2^24 the addition of zp may round, but such a q is far outside
+    // [qmin, qmax] either way, so the clamp and the mask come out the same as in int64.
+    if (mask != nullptr) {
+      for (int64_t i = begin; i < end; ++i) {
+        const T q = std::nearbyint(x[i] * inv_s) + zp;
+        const T clamped = q < lo ? lo : (q > hi ? hi : q);
+        y[i] = (clamped - zp) * s;
+        mask[i] = (q >= lo && q <= hi) ? 1 : 0;
+      }
+    } else {
+      for (int64_t i = begin; i < end; ++i) {
+        const T q = std::nearbyint(x[i] * inv_s) + zp;
+        const T clamped = q < lo ? lo : (q > hi ? hi : q);
+        y[i] = (clamped - zp) * s;
+      }
+    }
+  });
+}
+
+void fake_quant_fp8(const float* x, int64_t n, const ScaleLayout& layout, const float* scale,
+                    Fp8Format format, bool saturate, float* y, uint8_t* mask) {
+  const float* table = fp8_decode_table(format);
+  const float max = static_cast<float>(fp8_max(format));
+  for_each_scale_run(n, layout, [&](int64_t begin, int64_t end, int64_t c) {
+    const float s = scale[c], inv_s = 1.0f / s;
+    // Encode a run through the bulk kernel into a small stack buffer, then decode by table.
+    constexpr int64_t kBlock = 1024;
+    uint8_t codes[kBlock];
+    for (int64_t b = begin; b < end; b += kBlock) {
+      const int64_t len = std::min(kBlock, end - b);
+      fp8_quantize(x + b, len, s, format, saturate, codes);
+      for (int64_t i = 0; i < len; ++i) y[b + i] = table[codes[i]] * inv_s;
+      if (mask != nullptr) {
+        for (int64_t i = 0; i < len; ++i) mask[b + i] = std::fabs(x[b + i] * s) <= max ? 1 : 0;
+      }
+    }
+  });
+}
+
+template <typename T>
+void lsq_backward(const T* x, const T* dy, int64_t n, const ScaleLayout& layout, const T* scale,
+                  const T* zero_point, int64_t qmin, int64_t qmax, double grad_factor, T* dx,
+                  T* dscale, T* dzero_point) {
+  const T lo = T(qmin), hi = T(qmax);
+  const int threads = omp_get_max_threads();
+  // One accumulator row per thread, summed in a fixed order afterwards: deterministic for a
+  // given thread count.
+  std::vector<double> acc_scale(static_cast<size_t>(threads) * layout.count, 0.0);
+  std::vector<double> acc_zp(static_cast<size_t>(threads) * layout.count, 0.0);
+  for_each_scale_run(n, layout, [&](int64_t begin, int64_t end, int64_t c) {
+    const T s = scale[c], inv_s = T(1) / s;
+    const T zp = rounded_zero_point(zero_point, c, qmin, qmax);
+    const T below = lo - zp, above = hi - zp;
+    double sum_scale = 0.0, sum_zp = 0.0;
+    for (int64_t i = begin; i < end; ++i) {
+      const T q = std::nearbyint(x[i] * inv_s) + zp;
+      const bool in_range = q >= lo && q <= hi;
+      if (dx != nullptr) dx[i] = in_range ? dy[i] : T(0);
+      const T clamped = q < lo ? lo : (q > hi ? hi : q);
+      const T y = (clamped - zp) * s;
+      const T g_scale = in_range ? (y - x[i]) * inv_s : (q < lo ? below : above);
+      sum_scale += static_cast<double>(dy[i] * g_scale);
+      sum_zp += in_range ? 0.0 : static_cast<double>(-dy[i] * s);
+    }
+    const size_t row = static_cast<size_t>(omp_get_thread_num()) * layout.count;
+    acc_scale[row + c] += sum_scale;
+    acc_zp[row + c] += sum_zp;
+  });
+  for (int64_t c = 0; c < layout.count; ++c) {
+    double total_scale = 0.0, total_zp = 0.0;
+    for (int t = 0; t < threads; ++t) {
+      total_scale += acc_scale[static_cast<size_t>(t) * layout.count + c];
+      total_zp += acc_zp[static_cast<size_t>(t) * layout.count + c];
+    }
+    if (dscale != nullptr) dscale[c] = static_cast<T>(total_scale * grad_factor);
+    if (dzero_point != nullptr) dzero_point[c] = static_cast<T>(total_zp * grad_factor);
+  }
+}
+
+template void fake_quant_int<float>(const float*, int64_t, const ScaleLayout&, const float*,
+                                    const float*, int64_t, int64_t, float*, uint8_t*);
+template void fake_quant_int<double>(const double*, int64_t, const ScaleLayout&, const double*,
+                                     const double*, int64_t, int64_t, double*, uint8_t*);
+template void lsq_backward<float>(const float*, const float*, int64_t, const ScaleLayout&,
+                                  const float*, const float*, int64_t, int64_t, double, float*,
+                                  float*, float*);
+template void lsq_backward<double>(const double*, const double*, int64_t, const ScaleLayout&,
+                                   const double*, const double*, int64_t, int64_t, double, double*,
+                                   double*, double*);
+
+}  // namespace octet::quant
