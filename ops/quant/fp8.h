@@ -18,9 +18,12 @@ enum class Fp8Format : uint8_t { kE4M3, kE5M2 };
 Fp8Format fp8_format_of(Format format);
 double fp8_max(Fp8Format format);  // 448 or 57344
 
-// saturate = true: finite values beyond the max (and, for E4M3, infinities) become +-max;
-// NaN stays NaN. saturate = false: E4M3 overflow -> NaN; E5M2 overflow -> +-infinity.
-// Rounding to nearest, ties to even, decides overflow: a value that rounds to the max is the max.
+// saturate = true ("satfinite", as CUDA and Transformer Engine): values beyond the max and
+// infinities, in both formats, become +-max. saturate = false: E4M3 overflow and +-inf -> NaN
+// (0x7f / 0xff), E5M2 overflow -> +-infinity. Any NaN in -> the NaN code 0x7f (CUDA drops its
+// sign). Rounding to nearest, ties to even, decides overflow: a value that rounds to the max is
+// the max (E4M3: |x| <= 464 -> 448; E5M2: |x| < 61440 -> 57344), bit-identical to
+// __nv_cvt_float_to_fp8 for every float.
 uint8_t fp8_encode(float x, Fp8Format format, bool saturate);
 float fp8_decode(uint8_t code, Fp8Format format);
 
