@@ -1,0 +1,108 @@
+#pragma once
+// Observers: from the tensors a model sees (weights, activations) to the scales of a QuantSpec.
+// Each family keeps its statistics in f32 buffers, so they are saved with a checkpoint, loaded by
+// name and synchronised across ranks by a MAX all-reduce (minimums are stored negated,
+// `neg_min_val`, for that reason); qparams() is always recomputed from the buffers, so after a
+// sync every rank derives the same scales. The scale rules are ops/quant/scale_rules.h's.
+//
+// Families (make_observer picks one by ObserverKind; each has its own header):
+//   kMinMax              running min/max per scale                     (minmax_observer.h)
+//   kMovingAverageMinMax first batch sets, then x += c * (batch - x)   (minmax_observer.h)
+//   kHistogram           histogram of |x| (affine: x), clip at a percentile; per tensor only
+//                                                                      (histogram_observer.h)
+//   kMse                 clip threshold minimising the expected quantization MSE over a
+//                        histogram per scale                           (mse_observer.h)
+//   kAmaxHistory         FP8 delayed scaling: amax history, max or latest, margin
+//                                                                      (amax_history_observer.h)
+// Per-token specs have nothing to observe (each tensor's own rows give its scales at run time):
+// make_observer throws for them.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/nn/module.h"
+#include "ops/quant/quant_spec.h"
+#include "qat/quant_params.h"
+
+namespace octet::qat {
+
+enum class ObserverKind { kMinMax, kMovingAverageMinMax, kHistogram, kMse, kAmaxHistory };
+
+struct ObserverOptions {
+  ObserverKind kind = ObserverKind::kMinMax;
+  double averaging_constant = 0.01;  // moving average
+  int64_t bins = 2048;               // histogram
+  double percentile = 99.99;    // histogram: clip at this percentile of |x| (or of x for affine)
+  int64_t history_length = 16;  // FP8 delayed scaling
+  bool history_most_recent = false;  // reduce the amax history by max (false) or take the latest
+  int margin = 0;                    // FP8: s = fp8_max / amax / 2^margin (every family)
+  int64_t mse_bins = 512;            // MSE: histogram bins per scale
+  int64_t mse_candidates = 100;      // MSE: clip thresholds tried, k / mse_candidates of amax
+};
+
+const char* observer_kind_name(ObserverKind kind);
+
+class Observer : public nn::Module {
+ public:
+  // channels: the number of scales (quant::scale_layout(spec, shape).count; 1 per tensor).
+  // Throws for per-token specs, for specs that fail validate(), and for channel counts that
+  // contradict the granularity.
+  Observer(const quant::QuantSpec& spec, int64_t channels);
+
+  const quant::QuantSpec& spec() const { return spec_; }
+  int64_t channels() const { return channels_; }
+
+  // Updates statistics from x (f32, any shape whose scale_layout(spec, x.shape()).count ==
+  // channels); no autograd; a no-op while frozen or for an empty x. Throws naming the observer
+  // and both shapes on a misfit. Integer families and the histogram/MSE families throw on NaN or
+  // infinite values and leave their statistics unchanged; the amax history records them (its
+  // scale rule keeps the previous scale).
+  virtual void observe(const Tensor& x) = 0;
+
+  // Scale (and zero point for affine integer specs) from the statistics so far, per
+  // ops/quant/scale_rules.h; scale and zero point are f32 of shape {channels}. Before any
+  // observation: scale 1, zero point per the rule for the range [0, 0].
+  virtual QParams qparams() const = 0;
+
+  void freeze(bool on = true) { frozen_ = on; }
+  bool frozen() const { return frozen_; }
+  bool has_observed() const;
+
+ protected:
+  // x checked against the spec and the channel count, detached and contiguous.
+  struct Batch {
+    Tensor data;
+    quant::ScaleLayout layout;
+    const float* values() const { return data.data<float>(); }
+    int64_t numel() const { return data.numel(); }
+  };
+  Batch checked_batch(const Tensor& x) const;
+  // Throws when any per-scale statistic is NaN or infinite, naming the observer, x and the scale.
+  void require_finite(const Tensor& x, const std::vector<float>& lo,
+                      const std::vector<float>& hi) const;
+  void mark_observed();
+
+  // QParams from one clipping range [lo[c], hi[c]] per scale: int_qparams for integer specs,
+  // fp8_scale(max(-lo, hi)) with `margin` for FP8 (falling back to scale 1).
+  QParams qparams_from_ranges(const std::vector<float>& lo, const std::vector<float>& hi,
+                              int margin) const;
+  QParams initial_qparams() const;
+  // "MinMaxObserver(int8 sym [-127,127] per-channel(axis 0) observer, 64 scales)", for errors.
+  std::string describe() const;
+  // An f32 buffer of `shape` filled with `value`, registered under `name`.
+  Tensor add_buffer(const std::string& name, const Shape& shape, float value);
+
+ private:
+  quant::QuantSpec spec_;
+  int64_t channels_;
+  bool frozen_ = false;  // schedule state, set again by the schedule on resume: not a buffer
+  Tensor observed_;      // 0/1 f32 scalar
+};
+
+// Builds the family `options.kind` names. Throws (naming the spec) for per-token specs, for an
+// amax history on an integer spec, for a per-channel histogram and for options out of range.
+std::shared_ptr<Observer> make_observer(const quant::QuantSpec& spec, int64_t channels,
+                                        const ObserverOptions& options = {});
+
+}  // namespace octet::qat
