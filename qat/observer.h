@@ -1,9 +1,11 @@
 #pragma once
 // Observers: from the tensors a model sees (weights, activations) to the scales of a QuantSpec.
-// Each family keeps its statistics in f32 buffers, so they are saved with a checkpoint, loaded by
-// name and synchronised across ranks by a MAX all-reduce (minimums are stored negated,
-// `neg_min_val`, for that reason); qparams() is always recomputed from the buffers, so after a
-// sync every rank derives the same scales. The scale rules are ops/quant/scale_rules.h's.
+// Each family keeps its statistics in f32 buffers, so they are saved with a checkpoint and loaded
+// by name. The min-max families and the amax history are synchronised across ranks by a MAX
+// all-reduce of every buffer (minimums are stored negated, `neg_min_val`, for that reason); the
+// histogram families are not (see their headers). qparams() is always recomputed from the
+// buffers, so after a sync every rank derives the same scales. The scale rules are
+// ops/quant/scale_rules.h's.
 //
 // Families (make_observer picks one by ObserverKind; each has its own header):
 //   kMinMax              running min/max per scale                     (minmax_observer.h)
