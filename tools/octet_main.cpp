@@ -9,6 +9,7 @@
 #include "framework/train/image_classifier.h"
 #include "framework/train/language_model.h"
 #include "ops/cpu/gemm.h"
+#include "tools/commands/qat_cnn_command.h"
 
 namespace {
 
@@ -25,8 +26,8 @@ int run_train_cnn(octet::train::CnnTrainOptions o) {
   return 0;
 }
 
-int run_train_lm(const octet::train::LmTrainOptions& o, int64_t eval_every,
-                 const std::string& save, const std::string& resume) {
+int run_train_lm(const octet::train::LmTrainOptions& o, int64_t eval_every, const std::string& save,
+                 const std::string& resume) {
   auto text = std::make_shared<const octet::TextDataset>(octet::load_kjv_text());
   octet::train::LmTrainer trainer(o, text);
   if (!resume.empty()) trainer.load(resume);
@@ -92,11 +93,16 @@ int main(int argc, char** argv) {
   lm_cmd->add_option("--save", lm_save, "write a checkpoint here at the end");
   lm_cmd->add_option("--resume", lm_resume, "continue from this checkpoint");
 
+  auto* qat = app.add_subcommand("qat", "quantization-aware training and its comparisons");
+  qat->require_subcommand(1);
+  const std::function<int()> run_qat_cnn = octet::tools::add_qat_cnn_command(*qat);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) octet::cpu::set_num_threads(threads);
     if (*cnn_cmd) return run_train_cnn(cnn);
     if (*lm_cmd) return run_train_lm(lm, eval_every, lm_save, lm_resume);
+    if (const int rc = run_qat_cnn(); rc >= 0) return rc;
   } catch (const std::exception& e) {
     std::cerr << "octet: " << e.what() << std::endl;
     return 1;

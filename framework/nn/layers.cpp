@@ -29,6 +29,16 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Generator& 
   if (bias) bias_ = register_parameter("bias", init_bias(out_, in_, gen, init));
 }
 
+Linear::Linear(Tensor weight, Tensor bias) {
+  OCTET_CHECK(weight.dim() == 2 && (!bias.defined() || bias.shape() == Shape{weight.size(0)}),
+              "Linear", "weight ", weight.str(), " and bias ", bias.defined() ? bias.str() : "-",
+              " do not form a layer");
+  out_ = weight.size(0);
+  in_ = weight.size(1);
+  weight_ = register_parameter("weight", weight);
+  if (bias.defined()) bias_ = register_parameter("bias", bias);
+}
+
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight_, bias_); }
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
@@ -38,6 +48,15 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
   weight_ = register_parameter(
       "weight", init_weight({out_channels, in_channels, kernel, kernel}, fan_in, gen, {}));
   bias_ = register_parameter("bias", init_bias(out_channels, fan_in, gen, {}));
+}
+
+Conv2d::Conv2d(Tensor weight, Tensor bias, int64_t stride, int64_t padding)
+    : stride_(stride), padding_(padding) {
+  OCTET_CHECK(weight.dim() == 4 && bias.defined() && bias.shape() == Shape{weight.size(0)},
+              "Conv2d", "weight ", weight.str(), " and bias ", bias.defined() ? bias.str() : "-",
+              " do not form a layer");
+  weight_ = register_parameter("weight", weight);
+  bias_ = register_parameter("bias", bias);
 }
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, stride_, padding_); }

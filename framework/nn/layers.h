@@ -13,6 +13,10 @@ struct Init {
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias, Generator& gen, Init init = {});
+  // Adopts existing parameters (the same tensors, not copies), so a twin that replaces a layer
+  // keeps the optimizer's and the checkpoint's view of its weights. weight [out, in], bias [out]
+  // or undefined.
+  Linear(Tensor weight, Tensor bias);
   std::string type_name() const override { return "Linear"; }
   virtual Tensor forward(const Tensor& x);
   const Tensor& weight() const { return weight_; }
@@ -27,8 +31,10 @@ class Linear : public Module {
 
 class Conv2d : public Module {
  public:
-  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride,
-         int64_t padding, Generator& gen);
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding,
+         Generator& gen);
+  // Adopts existing parameters, as Linear's does: weight [out, in, k, k], bias [out].
+  Conv2d(Tensor weight, Tensor bias, int64_t stride, int64_t padding);
   std::string type_name() const override { return "Conv2d"; }
   virtual Tensor forward(const Tensor& x);
   const Tensor& weight() const { return weight_; }

@@ -76,8 +76,7 @@ CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
     owned = std::make_unique<models::Cnn>(models::CnnConfig{}, init_gen);
     model = owned.get();
   }
-  optim::AdamW opt(model->named_parameters(),
-                   {o.lr, 0.9, 0.999, 1e-8, o.weight_decay, 2});
+  optim::AdamW opt(model->named_parameters(), {o.lr, 0.9, 0.999, 1e-8, o.weight_decay, 2});
   const int64_t steps_per_epoch = (n_train + o.batch - 1) / o.batch;
   const optim::WarmupCosine schedule{o.lr, o.min_lr, o.warmup, o.epochs * steps_per_epoch};
 
@@ -89,6 +88,7 @@ CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
       Tensor x, y;
       make_batch(train_x, train.labels.data(), order, s * o.batch,
                  std::min(n_train, (s + 1) * o.batch), x, y);
+      if (o.before_step) o.before_step(result.steps);
       Tensor loss = cross_entropy(model->forward(x, dropout_gen), y);
       loss.backward();
       opt.set_lr(schedule.at(result.steps));

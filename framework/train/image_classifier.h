@@ -17,6 +17,8 @@ struct CnnTrainOptions {
   int64_t test_limit = 0;   // > 0: evaluate on the first N test images only
   std::string data_dir;     // empty: Debian's dataset-fashion-mnist
   std::function<void(const std::string&)> log;  // progress lines, may be empty
+  // Called with the global step number before each training step (QAT schedules), may be empty.
+  std::function<void(int64_t)> before_step;
 };
 
 struct CnnTrainResult {
@@ -26,7 +28,8 @@ struct CnnTrainResult {
   int64_t steps = 0;
 };
 
-CnnTrainResult train_cnn(const CnnTrainOptions& options, models::Cnn* model_out = nullptr);
+// Trains `model` when given (fine-tuning a pre-trained or QAT-prepared model), else a fresh CNN.
+CnnTrainResult train_cnn(const CnnTrainOptions& options, models::Cnn* model = nullptr);
 
 // Images [N, 28, 28] u8 -> normalised f32 [N, 1, 28, 28] (Fashion-MNIST mean and std).
 Tensor normalize_images(const uint8_t* pixels, int64_t n);

@@ -21,6 +21,7 @@ LmTrainer::LmTrainer(const LmTrainOptions& o, std::shared_ptr<const TextDataset>
       dropout_gen_(o.seed + 2),
       schedule_{o.lr, o.min_lr, o.warmup, o.steps} {
   model_ = make_language_model(o.arch, o.model, init_gen_);
+  if (o.prepare_model) o.prepare_model(*model_);
   optimizer_ = std::make_unique<optim::AdamW>(
       model_->named_parameters(), optim::AdamWOptions{o.lr, 0.9, 0.95, 1e-8, o.weight_decay, 2});
 }
@@ -63,15 +64,18 @@ double LmTrainer::validation_loss() {
 }
 
 void LmTrainer::save(const std::string& path) {
-  io::TrainingState state{model_.get(), optimizer_.get(),
-                          {{"data", &data_gen_}, {"dropout", &dropout_gen_}}, step_, {}};
+  io::TrainingState state{model_.get(),
+                          optimizer_.get(),
+                          {{"data", &data_gen_}, {"dropout", &dropout_gen_}},
+                          step_,
+                          {}};
   state.metadata["arch"] = o_.arch;
   io::save_checkpoint(path, state);
 }
 
 void LmTrainer::load(const std::string& path) {
-  io::TrainingState state{model_.get(), optimizer_.get(),
-                          {{"data", &data_gen_}, {"dropout", &dropout_gen_}}, 0, {}};
+  io::TrainingState state{
+      model_.get(), optimizer_.get(), {{"data", &data_gen_}, {"dropout", &dropout_gen_}}, 0, {}};
   io::load_checkpoint(path, state);
   step_ = state.step;
 }

@@ -20,6 +20,9 @@ struct LmTrainOptions {
   int64_t warmup = 100;
   uint64_t seed = 1;
   int64_t eval_windows = 64;  // validation windows of `model.block` bytes per evaluation
+  // Called on the freshly built model before the optimizer collects its parameters (QAT's
+  // prepare swaps layers and may add learned scales here). May be empty.
+  std::function<void(nn::Module&)> prepare_model;
 };
 
 class LmTrainer {

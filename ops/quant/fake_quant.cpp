@@ -2,41 +2,15 @@
 
 #include <omp.h>
 
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "ops/quant/scale_runs.h"
+
 namespace octet::quant {
-namespace {
 
-// Elements per parallel chunk: small enough to balance two threads on a 1M-element activation,
-// large enough that a small weight runs on one thread without a parallel region's overhead.
-constexpr int64_t kChunk = 1 << 15;
-
-// Calls body(begin, end, scale_index) over [0, n) split at scale boundaries, in parallel chunks.
-// Every element is visited once with the scale its ScaleLayout assigns.
-template <typename Body>
-void for_each_scale_run(int64_t n, const ScaleLayout& layout, Body&& body) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t k = 0; k < chunks; ++k) {
-    const int64_t hi = std::min(n, (k + 1) * kChunk);
-    for (int64_t i = k * kChunk; i < hi;) {
-      const int64_t run = i / layout.inner;
-      const int64_t end = std::min(hi, (run + 1) * layout.inner);
-      body(i, end, run % layout.count);
-      i = end;
-    }
-  }
-}
-
-template <typename T>
-T rounded_zero_point(const T* zero_point, int64_t c, int64_t qmin, int64_t qmax) {
-  if (zero_point == nullptr) return T(0);
-  return std::clamp(std::nearbyint(zero_point[c]), T(qmin), T(qmax));
-}
-
-}  // namespace
+using detail::for_each_scale_run;
+using detail::rounded_zero_point;
 
 template <typename T>
 void fake_quant_int(const T* x, int64_t n, const ScaleLayout& layout, const T* scale,

@@ -1,0 +1,39 @@
+#pragma once
+// The Fashion-MNIST comparison behind `octet qat cnn` and the e2e test: from one FP32 model,
+//   fp32            the model as trained
+//   fp32_finetune   FP32 fine-tuned for the same steps and data as QAT (the control row)
+//   ptq <scheme>    calibrated on training batches, no training
+//   qat <scheme>    prepared, then fine-tuned like the control
+// all evaluated on the test set with fake-quant (what the runtime reproduces after export).
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "framework/models/cnn.h"
+#include "framework/train/image_classifier.h"
+
+namespace octet::qat {
+
+struct CnnQuantOptions {
+  int64_t finetune_steps = 300;
+  double finetune_lr = 5e-4;
+  int64_t batch = 128;
+  int64_t calibration_batches = 16;
+  uint64_t seed = 1;  // data order of the fine-tuning (shared by control and QAT: paired runs)
+  std::vector<std::string> schemes = {"w8a8", "fp8_e4m3", "w4a8", "w2a8"};
+  std::string data_dir;  // empty: Debian's dataset-fashion-mnist
+  std::function<void(const std::string&)> log;
+};
+
+struct CnnQuantRow {
+  std::string method;  // fp32, fp32_finetune, ptq, qat
+  std::string scheme;  // empty for the FP32 rows
+  double accuracy = 0;
+  double seconds = 0;
+};
+
+// `trained` is left unchanged; every row works on its own copy.
+std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
+                                                  const CnnQuantOptions& options);
+
+}  // namespace octet::qat

@@ -1,0 +1,56 @@
+#pragma once
+// FakeQuantizer: the module that fake-quantizes one tensor (a layer's weight or its input) during
+// QAT and calibration. It owns where the scale comes from (QuantSpec::scale_source):
+//   kObserver / kAmaxHistory  an observer child whose buffers hold the statistics
+//   kCurrent                  the tensor's own range at every call (weights; per-token inputs)
+//   kLearned                  LSQ parameters `scale` (and `zero_point`), initialised from the
+//                             first tensor seen
+// and two switches kept as buffers (so they are checkpointed): observing and fake-quantizing.
+#include <memory>
+
+#include "framework/nn/module.h"
+#include "qat/fake_quant.h"
+#include "qat/observer.h"
+
+namespace octet::qat {
+
+struct TensorQuantConfig {
+  quant::QuantSpec spec;
+  ObserverOptions observer;  // for kObserver and kAmaxHistory
+  Ste ste = Ste::kClipped;
+};
+
+class FakeQuantizer : public nn::Module {
+ public:
+  // channels: the number of scales over the tensors this quantizer will see (1 per tensor; the
+  // output channels for per-channel weights). Per-token specs take their scales from each tensor.
+  FakeQuantizer(const TensorQuantConfig& config, int64_t channels);
+  std::string type_name() const override { return "FakeQuantizer"; }
+
+  // Observes x if observing is on and the module is in training mode, then returns its
+  // fake-quantized value if fake-quant is on (else x itself). Differentiable: STE to x, LSQ
+  // gradients to the learned scale.
+  Tensor forward(const Tensor& x);
+
+  // The parameters fake-quant uses now (x is needed for kCurrent, where they come from it).
+  QParams qparams(const Tensor& x) const;
+
+  void enable_observer(bool on);
+  void enable_fake_quant(bool on);
+  bool observer_enabled() const;
+  bool fake_quant_enabled() const;
+  const TensorQuantConfig& config() const { return config_; }
+  const quant::QuantSpec& spec() const { return config_.spec; }
+
+ private:
+  QParams current_qparams(const Tensor& x) const;
+
+  TensorQuantConfig config_;
+  int64_t channels_;
+  std::shared_ptr<Observer> observer_;  // also registered as child "observer"
+  Tensor observing_, fake_quantizing_;  // f32 scalars, 0 or 1
+  Tensor scale_, zero_point_;           // kLearned
+  Tensor learned_initialized_;          // kLearned: f32 scalar, 0 until the first tensor
+};
+
+}  // namespace octet::qat

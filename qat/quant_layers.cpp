@@ -1,0 +1,66 @@
+#include "qat/quant_layers.h"
+
+#include "framework/functional/conv.h"
+#include "framework/functional/linear.h"
+
+namespace octet::qat {
+namespace {
+
+int64_t weight_scale_count(const TensorQuantConfig& c, const Tensor& weight) {
+  return quant::scale_layout(c.spec, weight.shape()).count;
+}
+
+// Inputs are observed per tensor (one scale) or quantized per token from each tensor; a
+// per-channel input scale would need the channel count, which only convolutions know.
+int64_t input_scale_count(const char* layer, const TensorQuantConfig& c, int64_t channels) {
+  using quant::Granularity;
+  OCTET_CHECK(c.spec.granularity != Granularity::kPerGroup, layer,
+              "per-group input quantization is not supported: ", c.spec.str());
+  if (c.spec.granularity == Granularity::kPerToken) {
+    OCTET_CHECK(c.spec.scale_source == quant::ScaleSource::kCurrent, layer,
+                "per-token input scales come from each tensor (scale source current), got ",
+                c.spec.str());
+  }
+  return c.spec.granularity == Granularity::kPerChannel ? channels : 1;
+}
+
+}  // namespace
+
+QuantLinear::QuantLinear(const nn::Linear& source, const LayerQuantConfig& config)
+    : nn::Linear(source.weight(), source.bias()), QuantTwin(config) {
+  OCTET_CHECK(
+      config.input.spec.granularity != quant::Granularity::kPerChannel, "QuantLinear",
+      "per-channel input quantization of a Linear is not supported: ", config.input.spec.str());
+  weight_fq_ = register_module(
+      "weight_fake_quant",
+      std::make_shared<FakeQuantizer>(config.weight, weight_scale_count(config.weight, weight_)));
+  input_fq_ = register_module(
+      "input_fake_quant", std::make_shared<FakeQuantizer>(
+                              config.input, input_scale_count("QuantLinear", config.input, in_)));
+}
+
+Tensor QuantLinear::forward(const Tensor& x) {
+  return linear(input_fq_->forward(x), weight_fq_->forward(weight_), bias_);
+}
+
+QuantConv2d::QuantConv2d(const nn::Conv2d& source, const LayerQuantConfig& config)
+    : nn::Conv2d(source.weight(), source.bias(), source.stride(), source.padding()),
+      QuantTwin(config) {
+  OCTET_CHECK(config.input.spec.granularity != quant::Granularity::kPerChannel ||
+                  config.input.spec.axis == 1,
+              "QuantConv2d", "per-channel inputs of a convolution are per axis 1 (NCHW), got ",
+              config.input.spec.str());
+  weight_fq_ = register_module(
+      "weight_fake_quant",
+      std::make_shared<FakeQuantizer>(config.weight, weight_scale_count(config.weight, weight_)));
+  input_fq_ = register_module(
+      "input_fake_quant",
+      std::make_shared<FakeQuantizer>(
+          config.input, input_scale_count("QuantConv2d", config.input, weight_.size(1))));
+}
+
+Tensor QuantConv2d::forward(const Tensor& x) {
+  return conv2d(input_fq_->forward(x), weight_fq_->forward(weight_), bias_, stride_, padding_);
+}
+
+}  // namespace octet::qat
