@@ -60,13 +60,6 @@ std::vector<float> column_amax(const Tensor& x) {
   return amax;
 }
 
-bool contains_any(const std::string& name, const std::vector<std::string>& fragments) {
-  for (const std::string& f : fragments) {
-    if (!f.empty() && name.find(f) != std::string::npos) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 // ---- OutlierColumnQuantizer ---------------------------------------------------------------------
@@ -149,37 +142,15 @@ Tensor LlmInt8Linear::forward(const Tensor& x) {
 
 // ---- prepare and export -------------------------------------------------------------------------
 
-namespace {
-
-// Depth first over the children of `parent`. The loop holds its own copies of the children's
-// pointers, and a swapped layer is not descended into: the Linear it replaced may be gone.
-void swap_linears(nn::Module& parent, const std::string& prefix, double threshold,
-                  const std::vector<std::string>& skip, std::vector<std::string>& swapped) {
-  const auto children = parent.children();
-  for (const auto& [child_name, child] : children) {
-    const std::string name = prefix.empty() ? child_name : prefix + "." + child_name;
-    OCTET_CHECK(dynamic_cast<LlmInt8Linear*>(child.get()) == nullptr &&
-                    dynamic_cast<QuantTwin*>(child.get()) == nullptr,
-                "prepare_llm_int8", "layer '", name, "' is already a ", child->type_name(),
-                ": the model was prepared before");
-    if (child->type_name() == "Linear" && !contains_any(name, skip)) {
-      parent.replace_child(
-          child_name,
-          std::make_shared<LlmInt8Linear>(static_cast<const nn::Linear&>(*child), threshold, name));
-      swapped.push_back(name);
-    } else {
-      swap_linears(*child, name, threshold, skip, swapped);
-    }
-  }
-}
-
-}  // namespace
-
 std::vector<std::string> prepare_llm_int8(nn::Module& root, double threshold,
                                           const std::vector<std::string>& skip) {
-  std::vector<std::string> swapped;
-  swap_linears(root, "", threshold, skip, swapped);
-  return swapped;
+  return swap_layers(
+      root, skip, "prepare_llm_int8",
+      [&](const std::string& name, nn::Module& layer) -> std::shared_ptr<nn::Module> {
+        if (layer.type_name() != "Linear") return nullptr;
+        return std::make_shared<LlmInt8Linear>(static_cast<const nn::Linear&>(layer), threshold,
+                                               name);
+      });
 }
 
 LlmInt8Parts llm_int8_parts(const LlmInt8Linear& layer) {

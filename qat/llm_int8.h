@@ -19,6 +19,7 @@
 
 #include "framework/nn/layers.h"
 #include "qat/fake_quantizer.h"
+#include "qat/layer_swap.h"
 
 namespace octet::qat {
 
@@ -54,7 +55,7 @@ class OutlierColumnQuantizer : public FakeQuantizer {
   Tensor mask_, calibrated_;
 };
 
-class LlmInt8Linear : public nn::Linear {
+class LlmInt8Linear : public nn::Linear, public PreparedLayer {
  public:
   // Adopts source's weight and bias tensors. name: the layer's dotted name, for error messages.
   LlmInt8Linear(const nn::Linear& source, double threshold = kLlmInt8Threshold,

@@ -3,16 +3,10 @@
 #include <memory>
 
 #include "framework/tensor/autograd.h"
+#include "qat/layer_swap.h"
 
 namespace octet::qat {
 namespace {
-
-bool contains_any(const std::string& name, const std::vector<std::string>& fragments) {
-  for (const std::string& f : fragments) {
-    if (!f.empty() && name.find(f) != std::string::npos) return true;
-  }
-  return false;
-}
 
 const LayerQuantConfig& config_for(const std::string& name, const QatConfig& config) {
   for (const auto& [fragment, layer] : config.overrides) {
@@ -21,36 +15,21 @@ const LayerQuantConfig& config_for(const std::string& name, const QatConfig& con
   return config.layers;
 }
 
-std::string join(const std::string& parent, const std::string& child) {
-  return parent.empty() ? child : parent + "." + child;
-}
-
 }  // namespace
 
 std::vector<std::string> prepare(nn::Module& root, const QatConfig& config) {
-  std::vector<std::string> swapped;
-  for (auto& [parent_name, parent] : root.named_modules()) {
-    // Collected first: replace_child changes the list being walked.
-    std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>> children = parent->children();
-    for (const auto& [child_name, child] : children) {
-      const std::string name = join(parent_name, child_name);
-      OCTET_CHECK(dynamic_cast<QuantTwin*>(child.get()) == nullptr, "prepare", "layer '", name,
-                  "' is already a fake-quant twin: the model was prepared twice");
-      if (contains_any(name, config.skip)) continue;
-      const LayerQuantConfig& layer = config_for(name, config);
-      if (child->type_name() == "Linear") {
-        parent->replace_child(child_name, std::make_shared<QuantLinear>(
-                                              static_cast<const nn::Linear&>(*child), layer));
-      } else if (child->type_name() == "Conv2d") {
-        parent->replace_child(child_name, std::make_shared<QuantConv2d>(
-                                              static_cast<const nn::Conv2d&>(*child), layer));
-      } else {
-        continue;
-      }
-      swapped.push_back(name);
-    }
-  }
-  return swapped;
+  return swap_layers(
+      root, config.skip, "prepare",
+      [&](const std::string& name, nn::Module& layer) -> std::shared_ptr<nn::Module> {
+        const LayerQuantConfig& c = config_for(name, config);
+        if (layer.type_name() == "Linear") {
+          return std::make_shared<QuantLinear>(static_cast<const nn::Linear&>(layer), c);
+        }
+        if (layer.type_name() == "Conv2d") {
+          return std::make_shared<QuantConv2d>(static_cast<const nn::Conv2d&>(layer), c);
+        }
+        return nullptr;
+      });
 }
 
 std::vector<std::pair<std::string, FakeQuantizer*>> fake_quantizers(nn::Module& root) {

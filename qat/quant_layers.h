@@ -6,6 +6,7 @@
 
 #include "framework/nn/layers.h"
 #include "qat/fake_quantizer.h"
+#include "qat/layer_swap.h"
 
 namespace octet::qat {
 
@@ -21,9 +22,8 @@ struct LayerQuantConfig {
 };
 
 // The parts every twin shares.
-class QuantTwin {
+class QuantTwin : public PreparedLayer {
  public:
-  virtual ~QuantTwin() = default;
   FakeQuantizer& weight_fake_quant() const { return *weight_fq_; }
   FakeQuantizer& input_fake_quant() const { return *input_fq_; }
   const LayerQuantConfig& quant_config() const { return config_; }

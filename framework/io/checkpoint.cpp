@@ -39,7 +39,8 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
     tensors.push_back({kBuffer + name, t.view()});
   std::map<std::string, std::string> meta;
   if (state.optimizer) {
-    for (const auto& [name, t] : state.optimizer->state()) tensors.push_back({kOptim + name, t.view()});
+    for (const auto& [name, t] : state.optimizer->state())
+      tensors.push_back({kOptim + name, t.view()});
     meta["optim_steps"] = std::to_string(state.optimizer->steps());
   }
   for (const auto& [name, gen] : state.generators) meta[kRng + name] = encode_state(gen->state());
@@ -69,8 +70,8 @@ void load_checkpoint(const std::string& path, TrainingState& state) {
   for (auto& [name, gen] : state.generators) {
     const std::string& bytes = get(kRng + name);
     Generator::State s;
-    OCTET_CHECK(bytes.size() == sizeof(s), "checkpoint", path, ": rng state '", name,
-                "' has ", bytes.size(), " bytes, expected ", sizeof(s));
+    OCTET_CHECK(bytes.size() == sizeof(s), "checkpoint", path, ": rng state '", name, "' has ",
+                bytes.size(), " bytes, expected ", sizeof(s));
     std::memcpy(s.data(), bytes.data(), sizeof(s));
     gen->set_state(s);
   }
@@ -78,6 +79,28 @@ void load_checkpoint(const std::string& path, TrainingState& state) {
   for (const auto& [k, v] : meta)
     if (k.rfind(kMeta, 0) == 0) state.metadata[k.substr(std::strlen(kMeta))] = v;
   state.step = std::stoll(get("step"));
+}
+
+int64_t load_model_weights(const std::string& path, nn::Module& model) {
+  Archive archive = Archive::open(path);
+  const auto& meta = archive.metadata();
+  const auto model_type = meta.find("model");
+  OCTET_CHECK(model_type != meta.end() && model_type->second == model.type_name(), "checkpoint",
+              path, ": holds a ", model_type == meta.end() ? "(no model)" : model_type->second,
+              ", not a ", model.type_name());
+  std::map<std::string, Tensor> mine;
+  for (const auto& [name, t] : model.named_parameters()) mine[kParam + name] = t;
+  for (const auto& [name, t] : model.named_buffers()) mine[kBuffer + name] = t;
+  int64_t loaded = 0;
+  for (const std::string& name : archive.names()) {
+    if (name.rfind(kParam, 0) != 0 && name.rfind(kBuffer, 0) != 0) continue;
+    auto it = mine.find(name);
+    OCTET_CHECK(it != mine.end(), "checkpoint", path, ": tensor '", name, "' has no place in the ",
+                model.type_name());
+    restore(archive, name, it->second);
+    ++loaded;
+  }
+  return loaded;
 }
 
 }  // namespace octet::io

@@ -12,7 +12,7 @@ namespace octet::io {
 
 struct TrainingState {
   nn::Module* model = nullptr;
-  optim::Optimizer* optimizer = nullptr;      // may be null
+  optim::Optimizer* optimizer = nullptr;         // may be null
   std::map<std::string, Generator*> generators;  // e.g. {"data": &data_gen, "dropout": &gen}
   int64_t step = 0;
   std::map<std::string, std::string> metadata;  // free-form (config), saved and restored
@@ -22,5 +22,11 @@ void save_checkpoint(const std::string& path, const TrainingState& state);
 // Fills `state` (its model, optimizer and generators must already exist, shaped like the saved
 // ones). Errors name the file, the tensor and the reason.
 void load_checkpoint(const std::string& path, TrainingState& state);
+
+// Loads only the model's weights from a checkpoint, to start from a trained model with a new
+// optimizer (QAT fine-tuning, PTQ): every parameter and buffer the checkpoint holds must exist in
+// `model` with its shape, while tensors the checkpoint lacks (fake-quant state that prepare
+// added) keep their values. The model types must match. Returns how many tensors were loaded.
+int64_t load_model_weights(const std::string& path, nn::Module& model);
 
 }  // namespace octet::io

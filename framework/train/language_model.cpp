@@ -80,4 +80,13 @@ void LmTrainer::load(const std::string& path) {
   step_ = state.step;
 }
 
+void LmTrainer::load_weights(const std::string& path) { io::load_model_weights(path, *model_); }
+
+void LmTrainer::forward_training_batch() {
+  NoGradGuard no_grad;
+  std::vector<int64_t> x, y;
+  text_->sample(Split::kTrain, o_.batch, o_.model.block, data_gen_, x, y);
+  model_->forward(Tensor::from_vector(x, {o_.batch, o_.model.block}), dropout_gen_);
+}
+
 }  // namespace octet::train

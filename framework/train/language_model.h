@@ -38,6 +38,12 @@ class LmTrainer {
 
   void save(const std::string& path);
   void load(const std::string& path);
+  // Starts from a checkpoint's weights with this trainer's fresh optimizer and step 0 (QAT
+  // fine-tuning, PTQ); see io::load_model_weights.
+  void load_weights(const std::string& path);
+  // Runs the model without gradients on one training batch drawn from the data stream (PTQ
+  // calibration); the model's mode is left as the caller set it.
+  void forward_training_batch();
 
   models::LanguageModel& model() { return *model_; }
   optim::AdamW& optimizer() { return *optimizer_; }

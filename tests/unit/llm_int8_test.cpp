@@ -102,18 +102,6 @@ Tensor input_with_outliers(const Shape& shape, Generator& gen, const std::vector
   return x;
 }
 
-// qat::prepare walks a list of raw module pointers taken before it swaps, so a replaced Linear
-// that nothing else owns is freed while still on that list; holding every module keeps the walk
-// valid (reported to the owner of prepare.cpp).
-std::vector<std::shared_ptr<nn::Module>> hold_modules(const nn::Module& m) {
-  std::vector<std::shared_ptr<nn::Module>> held;
-  for (const auto& [name, child] : m.children()) {
-    held.push_back(child);
-    for (auto& grandchild : hold_modules(*child)) held.push_back(std::move(grandchild));
-  }
-  return held;
-}
-
 double relative_error(const Tensor& a, const Tensor& b) {
   const std::vector<float> av = a.to_vector<float>(), bv = b.to_vector<float>();
   double num = 0, den = 0;
@@ -277,7 +265,6 @@ TEST(LlmInt8, BeatsW8A8OnAGptWithInjectedOutlierFeatures) {
     Generator same(21);
     models::Gpt gpt(c, same);
     if (inject) qat::inject_outlier_features(gpt, {3, 17, 40}, 20.0);
-    const auto held = hold_modules(gpt);
     if (llm_int8) {
       EXPECT_EQ(qat::prepare_llm_int8(gpt).size(), 8u);
     } else {
@@ -338,7 +325,6 @@ TEST(LlmInt8, BadInputsThrowNamingTheLayer) {
 
   Generator gen2(16);
   models::Gpt prepared(c, gen2);
-  const auto held = hold_modules(prepared);
   qat::prepare(prepared, {});
   EXPECT_TRUE(throws_naming([&] { qat::prepare_llm_int8(prepared); }, "blocks.0.attn.qkv"));
 

@@ -173,17 +173,6 @@ TEST(SmoothQuant, FollowsTheRuleKeepsLogitsAndFlattensChannels) {
   EXPECT_LT(peak_to_median(flat.at("blocks.1.fc")), 2.0);
 }
 
-// qat::prepare walks raw pointers taken before it swaps; holding every module keeps the
-// replaced Linears alive for that walk (reported to the owner of prepare.cpp).
-std::vector<std::shared_ptr<nn::Module>> hold_modules(const nn::Module& m) {
-  std::vector<std::shared_ptr<nn::Module>> held;
-  for (const auto& [name, child] : m.children()) {
-    held.push_back(child);
-    for (auto& grandchild : hold_modules(*child)) held.push_back(std::move(grandchild));
-  }
-  return held;
-}
-
 TEST(SmoothQuant, RescuesW8A8OnAGptWithInjectedOutliers) {
   const std::vector<Tensor> batches = token_batches(5);
   Generator unused(0);
@@ -193,7 +182,6 @@ TEST(SmoothQuant, RescuesW8A8OnAGptWithInjectedOutliers) {
     qat::inject_outlier_features(gpt, {3, 17, 40}, 20.0);
     auto forward = [&](int64_t i) { gpt.forward(batches[i], unused); };
     if (smooth) qat::smooth_quant(gpt, qat::smooth_groups(gpt), forward, 4);
-    const auto held = hold_modules(gpt);
     qat::QatConfig config;
     config.layers = qat::scheme_config("w8a8");
     qat::prepare(gpt, config);
@@ -239,7 +227,6 @@ TEST(SmoothQuant, BadInputsThrowNamingTheProblem) {
       [&] { qat::fold_channel_scales(gpt, groups[0], std::vector<double>(64, -1.0)); },
       "blocks.0.ln1"));
 
-  const auto held = hold_modules(gpt);
   qat::prepare(gpt, {});
   EXPECT_TRUE(
       throws_naming([&] { qat::smooth_quant(gpt, groups, forward, 1); }, "blocks.0.attn.qkv"));

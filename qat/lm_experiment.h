@@ -1,0 +1,41 @@
+#pragma once
+// The language-model comparison behind `octet qat lm` and its e2e test: from one FP32 checkpoint,
+//   fp32            the checkpoint as trained
+//   fp32_finetune   FP32 fine-tuned for the same steps and data as QAT (the control row)
+//   ptq <scheme>    calibrated on training batches, no training
+//   qat <scheme>    prepared, then fine-tuned like the control
+// each scored by validation loss (nats/byte) on the same held-out windows, with fake-quant.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/train/language_model.h"
+
+namespace octet::qat {
+
+struct LmQuantOptions {
+  // The model's architecture and shape, batch and eval_windows; its steps/lr are replaced by the
+  // fine-tuning settings below.
+  train::LmTrainOptions model;
+  std::string checkpoint;  // the FP32 model (from `octet train lm --save`)
+  int64_t finetune_steps = 200;
+  double finetune_lr = 3e-4;
+  int64_t finetune_warmup = 20;
+  int64_t calibration_batches = 8;
+  uint64_t seed = 1;  // data order of the fine-tuning (shared by control and QAT: paired runs)
+  std::vector<std::string> schemes = {"w8a8", "fp8_e4m3"};
+  std::function<void(const std::string&)> log;
+};
+
+struct LmQuantRow {
+  std::string method;   // fp32, fp32_finetune, ptq, qat
+  std::string scheme;   // empty for the FP32 rows
+  double val_loss = 0;  // nats/byte
+  double seconds = 0;
+};
+
+std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDataset> text,
+                                                const LmQuantOptions& options);
+
+}  // namespace octet::qat
