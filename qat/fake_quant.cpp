@@ -14,16 +14,10 @@ Tensor masked_gradient(const Tensor& grad_out, const Tensor& mask, DType dtype) 
   Tensor dx = Tensor::empty(g.shape(), dtype);
   const uint8_t* m = mask.data<uint8_t>();
   const int64_t n = g.numel();
-  auto apply = [&](auto zero) {
-    using T = decltype(zero);
-    const T* src = g.data<T>();
-    T* dst = dx.data<T>();
-    for (int64_t i = 0; i < n; ++i) dst[i] = m[i] ? src[i] : T(0);
-  };
   if (dtype == DType::f64) {
-    apply(0.0);
+    quant::apply_ste_mask(g.data<double>(), m, n, dx.data<double>());
   } else {
-    apply(0.0f);
+    quant::apply_ste_mask(g.data<float>(), m, n, dx.data<float>());
   }
   return dx;
 }

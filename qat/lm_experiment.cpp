@@ -1,10 +1,16 @@
 #include "qat/lm_experiment.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
 #include <sstream>
 
+#include "qat/llm_int8.h"
+#include "qat/outlier_injection.h"
 #include "qat/prepare.h"
 #include "qat/schemes.h"
+#include "qat/smoothquant.h"
 
 namespace octet::qat {
 
@@ -12,6 +18,21 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
                                                 const LmQuantOptions& o) {
   OCTET_CHECK(!o.checkpoint.empty(), "qat lm", "needs the FP32 checkpoint to start from");
   for (const std::string& scheme : o.schemes) scheme_config(scheme);  // fail early on a typo
+  for (const std::string& method : o.ptq_methods) {
+    OCTET_CHECK(method == "llm_int8" || method == "smoothquant", "qat lm", "unknown PTQ method '",
+                method, "' (known: llm_int8, smoothquant)");
+  }
+  // With outliers asked for, every row starts from an injected copy of the checkpoint.
+  std::string checkpoint = o.checkpoint;
+  if (!o.outlier_dims.empty()) {
+    train::LmTrainer plain(o.model, text);
+    plain.load_weights(o.checkpoint);
+    inject_outlier_features(plain.model(), o.outlier_dims, o.outlier_factor);
+    checkpoint = (std::filesystem::temp_directory_path() /
+                  ("octet_outliers_" + std::to_string(::getpid()) + ".ckpt"))
+                     .string();
+    plain.save(checkpoint);
+  }
 
   // A trainer on the checkpoint's weights, fine-tuning settings, and `scheme`'s twins if any.
   auto make_trainer = [&](const std::string& scheme) {
@@ -29,7 +50,7 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
       };
     }
     auto trainer = std::make_unique<train::LmTrainer>(t, text);
-    trainer->load_weights(o.checkpoint);
+    trainer->load_weights(checkpoint);
     return trainer;
   };
 
@@ -69,6 +90,23 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
     fine_tune(*qat);
     add("qat", scheme, *qat, t0);
   }
+  for (const std::string& method : o.ptq_methods) {
+    t0 = std::chrono::steady_clock::now();
+    auto ptq = make_trainer("");
+    auto forward = [&](int64_t) { ptq->forward_training_batch(); };
+    if (method == "llm_int8") {
+      prepare_llm_int8(ptq->model());
+    } else {
+      ptq->model().eval();  // statistics without dropout, as calibrate() takes them
+      smooth_quant(ptq->model(), smooth_groups(ptq->model()), forward, o.calibration_batches);
+      QatConfig config;
+      config.layers = scheme_config("w8a8");
+      prepare(ptq->model(), config);
+    }
+    calibrate(ptq->model(), o.calibration_batches, forward);
+    add("ptq", method, *ptq, t0);
+  }
+  if (checkpoint != o.checkpoint) std::filesystem::remove(checkpoint);
   return rows;
 }
 

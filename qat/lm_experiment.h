@@ -4,6 +4,7 @@
 //   fp32_finetune   FP32 fine-tuned for the same steps and data as QAT (the control row)
 //   ptq <scheme>    calibrated on training batches, no training
 //   qat <scheme>    prepared, then fine-tuned like the control
+//   ptq llm_int8 / ptq smoothquant   (when asked) the outlier-aware PTQ methods
 // each scored by validation loss (nats/byte) on the same held-out windows, with fake-quant.
 #include <functional>
 #include <memory>
@@ -25,6 +26,13 @@ struct LmQuantOptions {
   int64_t calibration_batches = 8;
   uint64_t seed = 1;  // data order of the fine-tuning (shared by control and QAT: paired runs)
   std::vector<std::string> schemes = {"w8a8", "fp8_e4m3"};
+  // PTQ-only methods for outlier-heavy models: "llm_int8" (outlier columns in FP32, the rest
+  // int8 per token / per channel) and "smoothquant" (alpha 0.5 folded into the norms, then w8a8).
+  std::vector<std::string> ptq_methods;
+  // Outlier features injected into the checkpoint's model before everything else (the FP32
+  // function is unchanged: norm gains x factor, next weights / factor). Empty: none.
+  std::vector<int64_t> outlier_dims;
+  double outlier_factor = 20.0;
   std::function<void(const std::string&)> log;
 };
 

@@ -9,7 +9,7 @@
 #include "framework/train/image_classifier.h"
 #include "framework/train/language_model.h"
 #include "ops/cpu/gemm.h"
-#include "tools/commands/qat_cnn_command.h"
+#include "tools/commands/qat_commands.h"
 
 namespace {
 
@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   auto* qat = app.add_subcommand("qat", "quantization-aware training and its comparisons");
   qat->require_subcommand(1);
   const std::function<int()> run_qat_cnn = octet::tools::add_qat_cnn_command(*qat);
+  const std::function<int()> run_qat_lm = octet::tools::add_qat_lm_command(*qat);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
     if (*cnn_cmd) return run_train_cnn(cnn);
     if (*lm_cmd) return run_train_lm(lm, eval_every, lm_save, lm_resume);
     if (const int rc = run_qat_cnn(); rc >= 0) return rc;
+    if (const int rc = run_qat_lm(); rc >= 0) return rc;
   } catch (const std::exception& e) {
     std::cerr << "octet: " << e.what() << std::endl;
     return 1;

@@ -12,31 +12,64 @@ namespace octet::quant {
 using detail::for_each_scale_run;
 using detail::rounded_zero_point;
 
+namespace {
+
+// One run of equal scale. Restrict-qualified locals: the u8 mask stores may alias anything, so
+// without them the compiler reloads every pointer after each store and cannot vectorise.
+template <typename T>
+void fake_quant_int_run(const T* __restrict x, int64_t n, T s, T zp, T lo, T hi, T* __restrict y,
+                        uint8_t* __restrict mask) {
+  const T inv_s = T(1) / s;
+  // q stays in T: beyond 2^24 the addition of zp may round, but such a q is far outside
+  // [qmin, qmax] either way, so the clamp and the mask come out the same as in int64.
+  auto value = [&](T q) {
+    const T clamped = std::min(std::max(q, lo), hi);
+    return q != q ? q : (clamped - zp) * s;  // NaN stays visible rather than becoming lo * s
+  };
+  if (mask == nullptr) {
+    for (int64_t i = 0; i < n; ++i) y[i] = value(std::nearbyint(x[i] * inv_s) + zp);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const T q = std::nearbyint(x[i] * inv_s) + zp;
+    y[i] = value(q);
+    mask[i] = (q >= lo) & (q <= hi);
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void fake_quant_int(const T* x, int64_t n, const ScaleLayout& layout, const T* scale,
                     const T* zero_point, int64_t qmin, int64_t qmax, T* y, uint8_t* mask) {
   const T lo = T(qmin), hi = T(qmax);
   for_each_scale_run(n, layout, [&](int64_t begin, int64_t end, int64_t c) {
-    const T s = scale[c], inv_s = T(1) / s;
     const T zp = rounded_zero_point(zero_point, c, qmin, qmax);
-    // q stays in T: beyond 2^24 the addition of zp may round, but such a q is far outside
-    // [qmin, qmax] either way, so the clamp and the mask come out the same as in int64.
-    if (mask != nullptr) {
-      for (int64_t i = begin; i < end; ++i) {
-        const T q = std::nearbyint(x[i] * inv_s) + zp;
-        const T clamped = q < lo ? lo : (q > hi ? hi : q);
-        y[i] = (clamped - zp) * s;
-        mask[i] = (q >= lo && q <= hi) ? 1 : 0;
-      }
-    } else {
-      for (int64_t i = begin; i < end; ++i) {
-        const T q = std::nearbyint(x[i] * inv_s) + zp;
-        const T clamped = q < lo ? lo : (q > hi ? hi : q);
-        y[i] = (clamped - zp) * s;
-      }
-    }
+    fake_quant_int_run(x + begin, end - begin, scale[c], zp, lo, hi, y + begin,
+                       mask == nullptr ? nullptr : mask + begin);
   });
 }
+
+namespace {
+
+template <typename T>
+void apply_ste_mask_run(const T* __restrict dy, const uint8_t* __restrict mask, int64_t n,
+                        T* __restrict dx) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = mask[i] ? dy[i] : T(0);
+}
+
+}  // namespace
+
+template <typename T>
+void apply_ste_mask(const T* dy, const uint8_t* mask, int64_t n, T* dx) {
+  const ScaleLayout whole{n, 1, {}};
+  for_each_scale_run(n, whole, [&](int64_t begin, int64_t end, int64_t) {
+    apply_ste_mask_run(dy + begin, mask + begin, end - begin, dx + begin);
+  });
+}
+
+template void apply_ste_mask<float>(const float*, const uint8_t*, int64_t, float*);
+template void apply_ste_mask<double>(const double*, const uint8_t*, int64_t, double*);
 
 void fake_quant_fp8(const float* x, int64_t n, const ScaleLayout& layout, const float* scale,
                     Fp8Format format, bool saturate, float* y, uint8_t* mask) {

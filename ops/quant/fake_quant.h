@@ -19,6 +19,10 @@ template <typename T>
 void fake_quant_int(const T* x, int64_t n, const ScaleLayout& layout, const T* scale,
                     const T* zero_point, int64_t qmin, int64_t qmax, T* y, uint8_t* mask);
 
+// dx = mask ? dy : 0, the straight-through gradient of the ops above.
+template <typename T>
+void apply_ste_mask(const T* dy, const uint8_t* mask, int64_t n, T* dx);
+
 // FP8 fake-quant: y = decode(encode(x * s)) * (1/s). mask = |x * s| <= fp8_max (the gradient
 // stops where the encoder saturates; NaN gives 0).
 void fake_quant_fp8(const float* x, int64_t n, const ScaleLayout& layout, const float* scale,

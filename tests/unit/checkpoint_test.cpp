@@ -1,10 +1,11 @@
 // Checkpoints: round trip of parameters, optimizer state, step and RNG, and clear errors.
+#include "framework/io/checkpoint.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "framework/io/checkpoint.h"
 #include "framework/models/cnn.h"
 
 namespace octet {

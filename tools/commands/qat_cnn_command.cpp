@@ -1,5 +1,3 @@
-#include "tools/commands/qat_cnn_command.h"
-
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -9,35 +7,11 @@
 
 #include "qat/cnn_experiment.h"
 #include "qat/schemes.h"
+#include "tools/commands/comparison_table.h"
+#include "tools/commands/qat_commands.h"
 
 namespace octet::tools {
 namespace {
-
-struct Stats {
-  double mean = 0, sd = 0;
-  int64_t n = 0;
-};
-
-Stats stats_of(const std::vector<double>& v) {
-  Stats s;
-  s.n = static_cast<int64_t>(v.size());
-  for (double x : v) s.mean += x / static_cast<double>(v.size());
-  if (v.size() > 1) {
-    for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
-    s.sd = std::sqrt(s.sd / static_cast<double>(v.size() - 1));
-  }
-  return s;
-}
-
-std::string pct(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", 100.0 * v);
-  return buf;
-}
-
-std::string mean_sd(const Stats& s) {
-  return s.n > 1 ? pct(s.mean) + " ± " + pct(s.sd) : pct(s.mean);
-}
 
 struct Settings {
   int64_t base_epochs = 3;
@@ -47,62 +21,15 @@ struct Settings {
   qat::CnnQuantOptions experiment;
 };
 
-// Rows keyed by "method scheme", one accuracy per seed, in first-seen order.
-struct Table {
-  std::vector<std::string> keys;
-  std::map<std::string, std::vector<double>> accuracy;
-  void add(const qat::CnnQuantRow& r) {
-    const std::string key = r.method + (r.scheme.empty() ? "" : " " + r.scheme);
-    if (!accuracy.count(key)) keys.push_back(key);
-    accuracy[key].push_back(r.accuracy);
-  }
-};
-
-std::vector<double> minus(const std::vector<double>& a, const std::vector<double>& b) {
-  std::vector<double> d;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) d.push_back(a[i] - b[i]);
-  return d;
-}
-
-// PTQ rows are compared with the FP32 model they were calibrated from; QAT rows with FP32
-// fine-tuned on the same steps and data (paired by seed), the control that separates what
-// quantization costs from what the extra training gains. "Recovered" is the share of PTQ's drop
-// that QAT wins back: 1 - (control - qat) / (fp32 - ptq).
-std::string render(const Settings& s, const Table& t) {
-  const std::vector<double>& fp32 = t.accuracy.at("fp32");
-  const std::vector<double>& control = t.accuracy.at("fp32_finetune");
-  std::ostringstream md;
-  md << "| method | test accuracy % | delta (points) | compared with | PTQ drop recovered |\n"
-     << "|---|---|---|---|---|\n";
-  for (const std::string& key : t.keys) {
-    const std::vector<double>& acc = t.accuracy.at(key);
-    const bool is_qat = key.rfind("qat ", 0) == 0;
-    std::string delta = "", reference = "", recovered = "";
-    if (key == "fp32_finetune" || key.rfind("ptq ", 0) == 0) {
-      delta = mean_sd(stats_of(minus(acc, fp32)));
-      reference = "fp32";
-    } else if (is_qat) {
-      delta = mean_sd(stats_of(minus(acc, control)));
-      reference = "fp32_finetune (paired)";
-      const std::string ptq_key = "ptq " + key.substr(4);
-      if (t.accuracy.count(ptq_key)) {
-        const double drop = stats_of(minus(fp32, t.accuracy.at(ptq_key))).mean;
-        const double gap = stats_of(minus(control, acc)).mean;
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%.0f%% of %.2f", 100.0 * (1.0 - gap / drop), 100.0 * drop);
-        recovered = drop > 0 ? buf : "(no drop)";
-      }
-    }
-    md << "| " << key << " | " << mean_sd(stats_of(acc)) << " | " << delta << " | " << reference
-       << " | " << recovered << " |\n";
-  }
-  md << "\nmean ± sd over fine-tuning seeds";
-  for (uint64_t seed : s.seeds) md << " " << seed;
-  md << "; FP32 base: " << s.base_epochs << " epochs, seed " << s.base_seed << "; fine-tuning "
+std::string footnote(const Settings& s) {
+  std::ostringstream os;
+  os << "mean ± sd over fine-tuning seeds";
+  for (uint64_t seed : s.seeds) os << " " << seed;
+  os << "; FP32 base: " << s.base_epochs << " epochs, seed " << s.base_seed << "; fine-tuning "
      << s.experiment.finetune_steps << " steps of " << s.experiment.batch << " at lr "
      << s.experiment.finetune_lr << "; PTQ calibrated on " << s.experiment.calibration_batches
-     << " training batches; accuracy on the 10k test images.\n";
-  return md.str();
+     << " training batches; accuracy on the 10k test images; deltas in points.";
+  return os.str();
 }
 
 int run(const Settings& s) {
@@ -118,21 +45,16 @@ int run(const Settings& s) {
   models::Cnn model(models::CnnConfig{}, init);
   train::train_cnn(base, &model);
 
-  Table table;
+  ComparisonTable table({"test accuracy %", true, 100.0, 2, false});
   for (uint64_t seed : s.seeds) {
     qat::CnnQuantOptions o = s.experiment;
     o.seed = seed;
     o.log = [&](const std::string& line) { log("seed " + std::to_string(seed) + "  " + line); };
-    for (const qat::CnnQuantRow& r : qat::compare_cnn_quantization(model, o)) table.add(r);
+    for (const qat::CnnQuantRow& r : qat::compare_cnn_quantization(model, o)) {
+      table.add(r.method, r.scheme, r.accuracy);
+    }
   }
-  const std::string md = render(s, table);
-  std::cout << "\n" << md;
-  if (!s.out.empty()) {
-    std::ofstream f(s.out);
-    f << md;
-    OCTET_CHECK(static_cast<bool>(f), "qat cnn", "cannot write the table to ", s.out);
-    std::cout << "table written to " << s.out << std::endl;
-  }
+  publish_table(table.render(footnote(s)), s.out);
   return 0;
 }
 
