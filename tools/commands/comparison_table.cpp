@@ -85,9 +85,11 @@ std::string ComparisonTable::render(const std::string& footnote) const {
       if (ptq != values_.end()) {
         const double drop = sign * stats_of(minus(fp32, ptq->second)).mean;
         const double gap = sign * stats_of(minus(control, v)).mean;
-        recovered = drop > 0 ? fixed(100.0 * (1.0 - gap / drop), 0) + "% of " +
-                                   fixed(style_.display_scale * drop, style_.decimals)
-                             : "(PTQ lost nothing)";
+        const double shown_drop = style_.display_scale * drop;
+        recovered = shown_drop >= style_.min_drop
+                        ? fixed(100.0 * (1.0 - gap / drop), 0) + "% of " +
+                              fixed(style_.display_scale * drop, style_.decimals)
+                        : "(PTQ drop below " + fixed(style_.min_drop, style_.decimals) + ")";
       }
     }
     md << "| " << key << " | " << mean_sd(stats_of(v), style_.display_scale, style_.decimals)

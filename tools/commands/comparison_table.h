@@ -18,6 +18,8 @@ struct MetricStyle {
   double display_scale;   // 100 for accuracy stored in [0, 1], else 1
   int decimals;           // digits after the point
   bool relative_delta;    // deltas in % of the reference (loss) rather than in units (points)
+  // A PTQ drop below this (in displayed units) is noise: no recovery share is printed for it.
+  double min_drop;
 };
 
 class ComparisonTable {

@@ -45,7 +45,7 @@ int run(const Settings& s) {
   models::Cnn model(models::CnnConfig{}, init);
   train::train_cnn(base, &model);
 
-  ComparisonTable table({"test accuracy %", true, 100.0, 2, false});
+  ComparisonTable table({"test accuracy %", true, 100.0, 2, false, 0.2});
   for (uint64_t seed : s.seeds) {
     qat::CnnQuantOptions o = s.experiment;
     o.seed = seed;

@@ -34,7 +34,7 @@ std::string footnote(const Settings& s) {
 
 int run(const Settings& s) {
   auto text = std::make_shared<const TextDataset>(load_kjv_text());
-  ComparisonTable table({"validation loss (nats/byte)", false, 1.0, 4, true});
+  ComparisonTable table({"validation loss (nats/byte)", false, 1.0, 4, true, 0.005});
   for (uint64_t seed : s.seeds) {
     qat::LmQuantOptions o = s.experiment;
     o.seed = seed;
