@@ -143,9 +143,8 @@ void MseObserver::observe(const Tensor& x) {
   const Batch batch = checked_batch(x);
   if (batch.numel() == 0) return;
   const size_t n = static_cast<size_t>(channels());
-  std::vector<float> lo(n), hi(n);
-  quant::min_max(batch.values(), batch.numel(), batch.layout, lo.data(), hi.data());
-  require_finite(x, lo, hi);
+  std::vector<float> lo, hi;
+  finite_min_max(batch, x, lo, hi);
   float* counts = histogram_.data<float>();
   if (has_observed()) {
     const std::vector<std::pair<float, float>> old = ranges();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ops/quant/range.h"
 #include "ops/quant/scale_rules.h"
 #include "qat/amax_history_observer.h"
 #include "qat/histogram_observer.h"
@@ -77,6 +78,14 @@ void Observer::require_finite(const Tensor& x, const std::vector<float>& lo,
                 x.str(), " holds NaN or infinite values (scale ", c, ": min ", lo[c], ", max ",
                 hi[c], "); statistics left unchanged");
   }
+}
+
+void Observer::finite_min_max(const Batch& batch, const Tensor& x, std::vector<float>& lo,
+                              std::vector<float>& hi) const {
+  lo.assign(static_cast<size_t>(channels_), 0.0f);
+  hi.assign(static_cast<size_t>(channels_), 0.0f);
+  quant::min_max(batch.values(), batch.numel(), batch.layout, lo.data(), hi.data());
+  require_finite(x, lo, hi);
 }
 
 QParams Observer::qparams_from_ranges(const std::vector<float>& lo, const std::vector<float>& hi,

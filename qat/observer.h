@@ -83,6 +83,9 @@ class Observer : public nn::Module {
   // Throws when any per-scale statistic is NaN or infinite, naming the observer, x and the scale.
   void require_finite(const Tensor& x, const std::vector<float>& lo,
                       const std::vector<float>& hi) const;
+  // The batch's per-scale min and max, checked finite as above.
+  void finite_min_max(const Batch& batch, const Tensor& x, std::vector<float>& lo,
+                      std::vector<float>& hi) const;
   void mark_observed();
 
   // QParams from one clipping range [lo[c], hi[c]] per scale: int_qparams for integer specs,

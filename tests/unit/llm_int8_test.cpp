@@ -23,6 +23,7 @@
 #include "qat/outlier_injection.h"
 #include "qat/prepare.h"
 #include "qat/schemes.h"
+#include "tests/support/error_matchers.h"
 
 namespace octet {
 namespace {
@@ -295,14 +296,7 @@ TEST(LlmInt8, BeatsW8A8OnAGptWithInjectedOutlierFeatures) {
   EXPECT_GT(w8a8, 5 * int8);
 }
 
-bool throws_naming(const std::function<void()>& f, const std::string& name) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what()).find(name) != std::string::npos;
-  }
-  return false;
-}
+using testing::throws_naming;
 
 TEST(LlmInt8, BadInputsThrowNamingTheLayer) {
   Generator gen(15);

@@ -18,6 +18,7 @@
 #include "qat/outlier_injection.h"
 #include "qat/prepare.h"
 #include "qat/schemes.h"
+#include "tests/support/error_matchers.h"
 
 namespace octet {
 namespace {
@@ -194,14 +195,7 @@ TEST(SmoothQuant, RescuesW8A8OnAGptWithInjectedOutliers) {
   EXPECT_LT(smoothed * 3, plain);
 }
 
-bool throws_naming(const std::function<void()>& f, const std::string& what) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what()).find(what) != std::string::npos;
-  }
-  return false;
-}
+using testing::throws_naming;
 
 TEST(SmoothQuant, BadInputsThrowNamingTheProblem) {
   Generator gen(7);
