@@ -83,6 +83,8 @@ std::vector<ConvertedLayer> convert(nn::Module& root) {
       bias = lin->bias();
     } else {
       auto* conv = dynamic_cast<QuantConv2d*>(module);
+      OCTET_CHECK(conv != nullptr, "convert", "layer '", name, "' is a ", module->type_name(),
+                  ", which convert does not know");
       layer.kind = "conv2d";
       weight = conv->weight();
       bias = conv->bias();
