@@ -19,6 +19,7 @@
 #include "qat/prepare.h"
 #include "qat/schemes.h"
 #include "tests/support/error_matchers.h"
+#include "tests/support/tensor_compare.h"
 
 namespace octet {
 namespace {
@@ -50,15 +51,7 @@ Tensor logits(models::LanguageModel& model, const Tensor& tokens) {
   return model.forward(tokens, unused);
 }
 
-double relative_error(const Tensor& a, const Tensor& b) {
-  const std::vector<float> av = a.to_vector<float>(), bv = b.to_vector<float>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < av.size(); ++i) {
-    num += (static_cast<double>(av[i]) - bv[i]) * (static_cast<double>(av[i]) - bv[i]);
-    den += static_cast<double>(bv[i]) * bv[i];
-  }
-  return std::sqrt(num / den);
-}
+using testing::relative_error;
 
 std::map<std::string, std::vector<float>> input_absmax(models::LanguageModel& model,
                                                        const std::vector<std::string>& linears,

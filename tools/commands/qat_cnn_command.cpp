@@ -1,8 +1,4 @@
-#include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <map>
 #include <sstream>
 
 #include "qat/cnn_experiment.h"
