@@ -4,6 +4,7 @@
 
 #include "framework/tensor/autograd.h"
 #include "ops/quant/quantize.h"
+#include "ops/quant/scale_rules.h"
 #include "qat/quant_layers.h"
 
 namespace octet::qat {
@@ -13,10 +14,8 @@ Tensor rounded_zero_point(const QParams& p, const quant::QuantSpec& spec) {
   if (!p.zero_point.defined()) return Tensor();
   Tensor z = p.zero_point.detach().contiguous().clone();
   float* v = z.data<float>();
-  for (int64_t i = 0; i < z.numel(); ++i) {
-    v[i] = std::clamp(std::nearbyint(v[i]), static_cast<float>(spec.qmin),
-                      static_cast<float>(spec.qmax));
-  }
+  for (int64_t i = 0; i < z.numel(); ++i)
+    v[i] = quant::integer_zero_point(v[i], spec.qmin, spec.qmax);
   return z;
 }
 
@@ -59,11 +58,11 @@ Tensor dequantize_tensor(const QuantizedTensor& q) {
     quant::dequantize_fp8(q.codes.data<uint8_t>(), q.codes.numel(), layout, scale,
                           quant::fp8_format_of(q.spec.format), out.data<float>());
   } else if (q.codes.dtype() == DType::i8) {
-    quant::dequantize_int(q.codes.data<int8_t>(), q.codes.numel(), layout, scale, zp,
-                          out.data<float>());
+    quant::dequantize_int(q.codes.data<int8_t>(), q.codes.numel(), layout, scale, zp, q.spec.qmin,
+                          q.spec.qmax, out.data<float>());
   } else {
-    quant::dequantize_int(q.codes.data<uint8_t>(), q.codes.numel(), layout, scale, zp,
-                          out.data<float>());
+    quant::dequantize_int(q.codes.data<uint8_t>(), q.codes.numel(), layout, scale, zp, q.spec.qmin,
+                          q.spec.qmax, out.data<float>());
   }
   return out;
 }

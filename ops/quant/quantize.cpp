@@ -27,11 +27,10 @@ void quantize_int(const float* x, int64_t n, const ScaleLayout& layout, const fl
 
 template <typename Code>
 void dequantize_int(const Code* q, int64_t n, const ScaleLayout& layout, const float* scale,
-                    const float* zero_point, float* out) {
+                    const float* zero_point, int64_t qmin, int64_t qmax, float* out) {
   for_each_scale_run(n, layout, [&](int64_t begin, int64_t end, int64_t c) {
     const float s = scale[c];
-    // The zero point is an integer already for exported models; rounding keeps the rule single.
-    const float zp = zero_point == nullptr ? 0.0f : std::nearbyint(zero_point[c]);
+    const float zp = rounded_zero_point(zero_point, c, qmin, qmax);
     for (int64_t i = begin; i < end; ++i) out[i] = (static_cast<float>(q[i]) - zp) * s;
   });
 }
@@ -57,8 +56,8 @@ template void quantize_int<int8_t>(const float*, int64_t, const ScaleLayout&, co
 template void quantize_int<uint8_t>(const float*, int64_t, const ScaleLayout&, const float*,
                                     const float*, int64_t, int64_t, uint8_t*);
 template void dequantize_int<int8_t>(const int8_t*, int64_t, const ScaleLayout&, const float*,
-                                     const float*, float*);
+                                     const float*, int64_t, int64_t, float*);
 template void dequantize_int<uint8_t>(const uint8_t*, int64_t, const ScaleLayout&, const float*,
-                                      const float*, float*);
+                                      const float*, int64_t, int64_t, float*);
 
 }  // namespace octet::quant

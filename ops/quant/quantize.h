@@ -15,10 +15,10 @@ template <typename Code>
 void quantize_int(const float* x, int64_t n, const ScaleLayout& layout, const float* scale,
                   const float* zero_point, int64_t qmin, int64_t qmax, Code* out);
 
-// x' = (q - zp) * s.
+// x' = (q - zp) * s, with the zero point taken as quantize_int takes it.
 template <typename Code>
 void dequantize_int(const Code* q, int64_t n, const ScaleLayout& layout, const float* scale,
-                    const float* zero_point, float* out);
+                    const float* zero_point, int64_t qmin, int64_t qmax, float* out);
 
 // FP8 codes with a scale per layout run: q = encode(x * s); x' = decode(q) * (1/s).
 void quantize_fp8(const float* x, int64_t n, const ScaleLayout& layout, const float* scale,

@@ -1,6 +1,8 @@
 #pragma once
 // From observed statistics to scales: the closed forms every observer, PTQ scheme and the
 // runtime's dynamic quantization share.
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "ops/quant/quant_spec.h"
@@ -24,6 +26,13 @@ struct IntQParams {
 // s is floored at kMinScale. Non-finite statistics throw naming `where` (the observer).
 IntQParams int_qparams(const QuantSpec& spec, float min_val, float max_val,
                        const char* where = "int_qparams");
+
+// The zero point as the kernels use it: rounded half-to-even and clamped into [qmin, qmax], as
+// PyTorch's learnable fake-quant does with a float zero point (LSQ learns it as a float).
+template <typename T>
+T integer_zero_point(T zero_point, int64_t qmin, int64_t qmax) {
+  return std::clamp(std::nearbyint(zero_point), T(qmin), T(qmax));
+}
 
 // FP8 scale s = fp8_max / amax / 2^margin (multiplies on the way in). When amax is 0, infinite
 // or NaN, the previous scale is kept: one bad step must not destroy the scale.

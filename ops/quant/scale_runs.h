@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "ops/quant/quant_spec.h"
+#include "ops/quant/scale_rules.h"
 
 namespace octet::quant::detail {
 
@@ -29,12 +30,10 @@ void for_each_scale_run(int64_t n, const ScaleLayout& layout, Body&& body) {
   }
 }
 
-// The zero point as the kernels use it: rounded half-to-even and clamped into [qmin, qmax], as
-// PyTorch's learnable fake-quant does with a float zero point. Null means 0.
+// Scale c's zero point per integer_zero_point (scale_rules.h); null means 0.
 template <typename T>
 T rounded_zero_point(const T* zero_point, int64_t c, int64_t qmin, int64_t qmax) {
-  if (zero_point == nullptr) return T(0);
-  return std::clamp(std::nearbyint(zero_point[c]), T(qmin), T(qmax));
+  return zero_point == nullptr ? T(0) : integer_zero_point(zero_point[c], qmin, qmax);
 }
 
 }  // namespace octet::quant::detail

@@ -24,6 +24,7 @@
 #include "qat/prepare.h"
 #include "qat/schemes.h"
 #include "tests/support/error_matchers.h"
+#include "tests/support/tensor_compare.h"
 
 namespace octet {
 namespace {
@@ -103,15 +104,7 @@ Tensor input_with_outliers(const Shape& shape, Generator& gen, const std::vector
   return x;
 }
 
-double relative_error(const Tensor& a, const Tensor& b) {
-  const std::vector<float> av = a.to_vector<float>(), bv = b.to_vector<float>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < av.size(); ++i) {
-    num += (static_cast<double>(av[i]) - bv[i]) * (static_cast<double>(av[i]) - bv[i]);
-    den += static_cast<double>(bv[i]) * bv[i];
-  }
-  return std::sqrt(num / den);
-}
+using testing::relative_error;
 
 TEST(LlmInt8, ForwardMatchesReferenceAndGradientsFlowThroughBothParts) {
   Generator gen(11);
@@ -229,7 +222,8 @@ TEST(LlmInt8, PartsRoundTripBitExact) {
   const quant::ScaleLayout layout =
       quant::scale_layout(layer.weight_fake_quant().spec(), dequantized.shape());
   quant::dequantize_int(parts.regular_weight_codes.data<int8_t>(), dequantized.numel(), layout,
-                        parts.weight_scale.data<float>(), nullptr, dequantized.data<float>());
+                        parts.weight_scale.data<float>(), nullptr, -127, 127,
+                        dequantized.data<float>());
   const Tensor regular_weight = columns(layer.weight(), regular);
   EXPECT_EQ(dequantized.to_vector<float>(),
             layer.weight_fake_quant().forward(regular_weight).to_vector<float>());
