@@ -64,10 +64,12 @@ int main(int argc, char** argv) {
     };
     octet::train::LmTrainer fp32_trainer(o, text), qat_trainer(q, text);
     const auto [fp32, qat] = alternating_step_ms(fp32_trainer, qat_trainer, warmup, timed);
+    // INT8 W8A8 is the headline row the goal reads; other schemes carry their name.
+    const std::string bench_name = scheme == "w8a8" ? "qat_step" : "qat_step_" + scheme;
     std::printf(
-        "OCTET_BENCH {\"bench\": \"qat_step_%s\", \"value\": %.4g, \"unit\": \"ms\", "
+        "OCTET_BENCH {\"bench\": \"%s\", \"value\": %.4g, \"unit\": \"ms\", "
         "\"better\": \"lower\", \"peer\": \"octet fp32 step\", \"peer_value\": %.4g}\n",
-        scheme.c_str(), qat, fp32);
+        bench_name.c_str(), qat, fp32);
     std::fflush(stdout);
   }
   return 0;
