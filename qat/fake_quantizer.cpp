@@ -3,8 +3,7 @@
 #include <vector>
 
 #include "framework/tensor/autograd.h"
-#include "ops/quant/range.h"
-#include "ops/quant/scale_rules.h"
+#include "ops/quant/dynamic_scales.h"
 
 namespace octet::qat {
 
@@ -55,22 +54,10 @@ QParams FakeQuantizer::current_qparams(const Tensor& x) const {
               xs.str());
   const Shape shape = layout.scale_shape.empty() ? Shape{1} : layout.scale_shape;
   QParams p{Tensor::empty(shape), Tensor()};
-  float* scale = p.scale.data<float>();
-  if (spec.is_fp8()) {
-    std::vector<float> amax(layout.count);
-    quant::abs_max(xs.data<float>(), xs.numel(), layout, amax.data());
-    // An all-zero channel keeps scale 1: any scale represents zeros exactly.
-    for (int64_t c = 0; c < layout.count; ++c) scale[c] = quant::fp8_scale(spec, amax[c], 1.0f);
-    return p;
-  }
-  std::vector<float> lo(layout.count), hi(layout.count);
-  quant::min_max(xs.data<float>(), xs.numel(), layout, lo.data(), hi.data());
-  if (!spec.symmetric) p.zero_point = Tensor::empty(shape);
-  for (int64_t c = 0; c < layout.count; ++c) {
-    const quant::IntQParams q = quant::int_qparams(spec, lo[c], hi[c], "fake_quantizer");
-    scale[c] = q.scale;
-    if (p.zero_point.defined()) p.zero_point.data<float>()[c] = static_cast<float>(q.zero_point);
-  }
+  if (!spec.is_fp8() && !spec.symmetric) p.zero_point = Tensor::empty(shape);
+  quant::current_scales(spec, xs.data<float>(), xs.numel(), layout, p.scale.data<float>(),
+                        p.zero_point.defined() ? p.zero_point.data<float>() : nullptr,
+                        "fake_quantizer");
   return p;
 }
 

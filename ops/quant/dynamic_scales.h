@@ -1,0 +1,19 @@
+#pragma once
+// Scales computed from the tensor being quantized (ScaleSource::kCurrent): what dynamic per-token
+// quantization in the runtime and current scaling in fake-quant both use, so the deployed model
+// and the training model derive the same scale from the same activations.
+#include <cstdint>
+
+#include "ops/quant/quant_spec.h"
+
+namespace octet::quant {
+
+// For x (contiguous f32, n elements) laid out by `layout`: integer specs get min/max ->
+// int_qparams per scale (zero_points, if not null, receive the integer zero points as floats;
+// symmetric specs give 0); FP8 specs get amax -> fp8_scale with 1 as the previous scale, so an
+// all-zero run keeps scale 1 (any scale represents zeros exactly). Throws naming `where` on
+// non-finite integer ranges.
+void current_scales(const QuantSpec& spec, const float* x, int64_t n, const ScaleLayout& layout,
+                    float* scales, float* zero_points, const char* where);
+
+}  // namespace octet::quant
