@@ -9,6 +9,7 @@
 #include "framework/train/image_classifier.h"
 #include "framework/train/language_model.h"
 #include "ops/cpu/gemm.h"
+#include "tools/commands/model_commands.h"
 #include "tools/commands/qat_commands.h"
 
 namespace {
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
   qat->require_subcommand(1);
   const std::function<int()> run_qat_cnn = octet::tools::add_qat_cnn_command(*qat);
   const std::function<int()> run_qat_lm = octet::tools::add_qat_lm_command(*qat);
+  const std::function<int()> run_inspect = octet::tools::add_inspect_command(app);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -105,6 +107,7 @@ int main(int argc, char** argv) {
     if (*lm_cmd) return run_train_lm(lm, eval_every, lm_save, lm_resume);
     if (const int rc = run_qat_cnn(); rc >= 0) return rc;
     if (const int rc = run_qat_lm(); rc >= 0) return rc;
+    if (const int rc = run_inspect(); rc >= 0) return rc;
   } catch (const std::exception& e) {
     std::cerr << "octet: " << e.what() << std::endl;
     return 1;
