@@ -193,9 +193,11 @@ uint64_t export_qmodel(nn::Module& model, proto::QModel description, const std::
       description.add_skipped_layers(name);
     }
   }
-  OCTET_CHECK(!quantized.empty(), "export", path,
+  // An unquantized model is exported only when asked for by name: the FP32 baseline the runtime
+  // measures the quantized models against. Anything else without quantized layers is a mistake.
+  OCTET_CHECK(!quantized.empty() || description.provenance().method() == "fp32", "export", path,
               ": the model holds no quantized layers: run prepare (QAT) or prepare_llm_int8 / "
-              "calibrate (PTQ) first");
+              "calibrate (PTQ) first, or set provenance.method to \"fp32\" for a baseline");
   for (const auto& [name, param] : model.named_parameters()) {
     if (!under(name, quantized)) tensors.add_f32(name, param);
   }

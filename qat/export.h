@@ -33,7 +33,9 @@ proto::QModel describe_model(const models::LanguageModel& model, const ExportOpt
 //   everything else    every parameter (embeddings, norms) in f32 under its module name
 // Buffers (observer state) and quantizer parameters (LSQ scales) are not written as such: their
 // effect is in the stored scales. The file is replaced atomically. Returns its size in bytes.
-// Throws if the model holds no quantized layer or the description has no architecture.
+// Throws if the description has no architecture, or if the model holds no quantized layer and
+// the description's provenance.method is not "fp32" (an unquantized baseline, every layer in
+// skipped_layers).
 uint64_t export_qmodel(nn::Module& model, proto::QModel description, const std::string& path);
 
 }  // namespace octet::qat

@@ -11,6 +11,7 @@
 #include "ops/cpu/gemm.h"
 #include "tools/commands/model_commands.h"
 #include "tools/commands/qat_commands.h"
+#include "tools/commands/runtime_commands.h"
 
 namespace {
 
@@ -99,6 +100,8 @@ int main(int argc, char** argv) {
   const std::function<int()> run_qat_cnn = octet::tools::add_qat_cnn_command(*qat);
   const std::function<int()> run_qat_lm = octet::tools::add_qat_lm_command(*qat);
   const std::function<int()> run_inspect = octet::tools::add_inspect_command(app);
+  const std::function<int()> run_eval = octet::tools::add_eval_command(app);
+  const std::function<int()> run_generate = octet::tools::add_generate_command(app);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -108,6 +111,8 @@ int main(int argc, char** argv) {
     if (const int rc = run_qat_cnn(); rc >= 0) return rc;
     if (const int rc = run_qat_lm(); rc >= 0) return rc;
     if (const int rc = run_inspect(); rc >= 0) return rc;
+    if (const int rc = run_eval(); rc >= 0) return rc;
+    if (const int rc = run_generate(); rc >= 0) return rc;
   } catch (const std::exception& e) {
     std::cerr << "octet: " << e.what() << std::endl;
     return 1;

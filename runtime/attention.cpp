@@ -1,0 +1,57 @@
+#include "runtime/attention.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/cpu/fast_math.h"
+#include "ops/error.h"
+
+namespace octet::runtime {
+
+void cached_attention(const float* q, int64_t q_row_stride, const float* k_cache,
+                      const float* v_cache, const AttentionShape& s, float* out) {
+  OCTET_CHECK(s.position >= 0 && s.position + s.tokens <= s.capacity, "attention", "positions [",
+              s.position, ", ", s.position + s.tokens, ") exceed the KV cache of ", s.capacity);
+  const int64_t hd = s.head_dim, D = s.heads * hd;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+#pragma omp parallel
+  {
+    std::vector<float> p(s.capacity);
+#pragma omp for collapse(3) schedule(static)
+    for (int64_t b = 0; b < s.batch; ++b)
+      for (int64_t h = 0; h < s.heads; ++h)
+        for (int64_t t = 0; t < s.tokens; ++t) {
+          const float* qv = q + (b * s.tokens + t) * q_row_stride + h * hd;
+          const float* kb = k_cache + (b * s.heads + h) * s.capacity * hd;
+          const float* vb = v_cache + (b * s.heads + h) * s.capacity * hd;
+          const int64_t n = s.position + t + 1;  // keys this query may see
+          float m = -std::numeric_limits<float>::infinity();
+          for (int64_t j = 0; j < n; ++j) {
+            const float* kv = kb + j * hd;
+            float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+            for (int64_t d = 0; d < hd; ++d) dot += qv[d] * kv[d];
+            p[j] = dot;
+            m = dot > m ? dot : m;
+          }
+          float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+          for (int64_t j = 0; j < n; ++j) {
+            p[j] = cpu::fast_exp(scale * (p[j] - m));
+            sum += p[j];
+          }
+          const float inv = 1.0f / sum;
+          float* o = out + (b * s.tokens + t) * D + h * hd;
+          for (int64_t d = 0; d < hd; ++d) o[d] = 0.0f;
+          for (int64_t j = 0; j < n; ++j) {
+            const float w = p[j] * inv;
+            const float* vv = vb + j * hd;
+#pragma omp simd
+            for (int64_t d = 0; d < hd; ++d) o[d] += w * vv[d];
+          }
+        }
+  }
+}
+
+}  // namespace octet::runtime
