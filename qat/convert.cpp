@@ -71,6 +71,16 @@ std::vector<ConvertedLayer> convert(nn::Module& root) {
   NoGradGuard no_grad;
   std::vector<ConvertedLayer> layers;
   for (auto& [name, module] : root.named_modules()) {
+    if (auto* table = dynamic_cast<QuantEmbedding*>(module)) {
+      ConvertedLayer layer;
+      layer.name = name;
+      layer.kind = "embedding";
+      layer.quantized_input = false;
+      const FakeQuantizer& wfq = table->weight_fake_quant();
+      layer.weight = quantize_tensor(table->weight(), wfq.spec(), wfq.qparams(table->weight()));
+      layers.push_back(std::move(layer));
+      continue;
+    }
     auto* twin = dynamic_cast<QuantTwin*>(module);
     if (twin == nullptr) continue;
     ConvertedLayer layer;
@@ -92,12 +102,15 @@ std::vector<ConvertedLayer> convert(nn::Module& root) {
     }
     const FakeQuantizer& wfq = twin->weight_fake_quant();
     layer.weight = quantize_tensor(weight, wfq.spec(), wfq.qparams(weight));
-    const FakeQuantizer& ifq = twin->input_fake_quant();
-    layer.input_spec = ifq.spec();
-    if (ifq.spec().scale_source != quant::ScaleSource::kCurrent) {
-      QParams p = ifq.qparams(Tensor());
-      layer.input_params = {p.scale.detach().contiguous().clone(),
-                            rounded_zero_point(p, ifq.spec())};
+    layer.quantized_input = twin->quantizes_input();
+    if (layer.quantized_input) {
+      const FakeQuantizer& ifq = twin->input_fake_quant();
+      layer.input_spec = ifq.spec();
+      if (ifq.spec().scale_source != quant::ScaleSource::kCurrent) {
+        QParams p = ifq.qparams(Tensor());
+        layer.input_params = {p.scale.detach().contiguous().clone(),
+                              rounded_zero_point(p, ifq.spec())};
+      }
     }
     layer.bias = bias.defined() ? bias.detach().contiguous().clone() : Tensor();
     layers.push_back(std::move(layer));

@@ -19,8 +19,9 @@ struct QuantizedTensor {
 
 struct ConvertedLayer {
   std::string name;  // dotted name in the model ("blocks.0.attn.qkv")
-  std::string kind;  // "linear" or "conv2d"
+  std::string kind;  // "linear", "conv2d" or "embedding" (weight-only, no bias)
   QuantizedTensor weight;
+  bool quantized_input = true;  // false: weight-only, input_spec and input_params unused
   quant::QuantSpec input_spec;
   QParams input_params;  // scale undefined when inputs are quantized from each tensor at run time
   Tensor bias;           // f32; undefined for a Linear without bias
@@ -32,7 +33,8 @@ QuantizedTensor quantize_tensor(const Tensor& x, const quant::QuantSpec& spec, c
 // The f32 values the codes stand for.
 Tensor dequantize_tensor(const QuantizedTensor& q);
 
-// Every fake-quant twin of the tree, in tree order. Throws if the tree holds none.
+// Every fake-quant twin of the tree (QuantEmbedding tables included), in tree order. Throws if the
+// tree holds none.
 std::vector<ConvertedLayer> convert(nn::Module& root);
 
 }  // namespace octet::qat

@@ -63,18 +63,20 @@ void add_twin(const ConvertedLayer& c, proto::QModel& description, TensorList& o
     layer->set_stride(c.stride);
     layer->set_padding(c.padding);
   } else {
-    layer->set_kind(proto::Layer::LINEAR);
+    layer->set_kind(c.kind == "embedding" ? proto::Layer::EMBEDDING : proto::Layer::LINEAR);
   }
   *layer->mutable_weight() = io::to_proto(c.weight.spec);
   out.add(c.name + ".weight_codes", c.weight.codes);
   add_scales(c.name + ".weight", c.weight.params, io::stored_scale_shape(c.weight.spec, w), out);
 
-  proto::InputQuant* input = layer->mutable_input();
-  *input->mutable_spec() = io::to_proto(c.input_spec);
-  input->set_static_scale(c.input_params.scale.defined());
-  if (input->static_scale()) {
-    add_scales(c.name + ".input", c.input_params,
-               io::stored_input_scale_shape(c.input_spec, *layer), out);
+  if (c.quantized_input) {  // else weight-only: no input message, the runtime keeps f32 inputs
+    proto::InputQuant* input = layer->mutable_input();
+    *input->mutable_spec() = io::to_proto(c.input_spec);
+    input->set_static_scale(c.input_params.scale.defined());
+    if (input->static_scale()) {
+      add_scales(c.name + ".input", c.input_params,
+                 io::stored_input_scale_shape(c.input_spec, *layer), out);
+    }
   }
   layer->set_has_bias(c.bias.defined());
   if (c.bias.defined()) out.add_f32(c.name + ".bias", c.bias);
@@ -114,7 +116,8 @@ bool under(const std::string& name, const std::vector<std::string>& prefixes) {
 
 bool has_twins(nn::Module& root) {
   for (auto& [name, module] : root.named_modules()) {
-    if (dynamic_cast<QuantTwin*>(module) != nullptr) return true;
+    if (dynamic_cast<QuantTwin*>(module) != nullptr || dynamic_cast<QuantEmbedding*>(module))
+      return true;
   }
   return false;
 }

@@ -28,8 +28,22 @@ std::vector<std::string> prepare(nn::Module& root, const QatConfig& config) {
         if (layer.type_name() == "Conv2d") {
           return std::make_shared<QuantConv2d>(static_cast<const nn::Conv2d&>(layer), c);
         }
+        if (layer.type_name() == "Embedding" && config.embeddings) {
+          return std::make_shared<QuantEmbedding>(static_cast<const nn::Embedding&>(layer),
+                                                  *config.embeddings);
+        }
         return nullptr;
       });
+}
+
+QatConfig with_int8_embeddings_and_head(QatConfig config) {
+  std::erase(config.skip, std::string("lm_head"));
+  LayerQuantConfig head = config.layers;
+  head.weight = int8_rows_config();
+  head.quantize_input = false;
+  config.overrides.insert(config.overrides.begin(), {"lm_head", head});
+  config.embeddings = int8_rows_config();
+  return config;
 }
 
 std::vector<std::pair<std::string, FakeQuantizer*>> fake_quantizers(nn::Module& root) {

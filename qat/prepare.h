@@ -5,6 +5,7 @@
 //   calibrate PTQ: observers on, fake-quant off, run batches, then freeze and switch on
 // Embeddings and norms are never swapped: only Linear and Conv2d have twins.
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,7 +22,15 @@ struct QatConfig {
   std::vector<std::string> skip = {"lm_head"};
   // (name fragment, config): the first whose fragment occurs in a layer's name wins.
   std::vector<std::pair<std::string, LayerQuantConfig>> overrides;
+  // Set: Embedding tables (not skipped) become QuantEmbedding twins with this weight config.
+  std::optional<TensorQuantConfig> embeddings;
 };
+
+// Stores what the weights of a decoder mostly are, besides its blocks, in 8 bits too: embedding
+// tables as int8 per row, and lm_head weight-only int8 per output channel (its input, the
+// activations the logits amplify, stays f32). Removes "lm_head" from config.skip. Exports of
+// small models then fit in about a quarter of their f32 size.
+QatConfig with_int8_embeddings_and_head(QatConfig config);
 
 // Returns the dotted names of the layers it swapped, in tree order. Throws if it finds a layer
 // that is already a twin (prepare twice).

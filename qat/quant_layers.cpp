@@ -2,6 +2,7 @@
 
 #include "framework/functional/conv.h"
 #include "framework/functional/linear.h"
+#include "framework/functional/norm.h"
 
 namespace octet::qat {
 namespace {
@@ -34,13 +35,14 @@ QuantLinear::QuantLinear(const nn::Linear& source, const LayerQuantConfig& confi
   weight_fq_ = register_module(
       "weight_fake_quant",
       std::make_shared<FakeQuantizer>(config.weight, weight_scale_count(config.weight, weight_)));
-  input_fq_ = register_module(
-      "input_fake_quant", std::make_shared<FakeQuantizer>(
-                              config.input, input_scale_count("QuantLinear", config.input, in_)));
+  if (config.quantize_input)
+    input_fq_ = register_module(
+        "input_fake_quant", std::make_shared<FakeQuantizer>(
+                                config.input, input_scale_count("QuantLinear", config.input, in_)));
 }
 
 Tensor QuantLinear::forward(const Tensor& x) {
-  return linear(input_fq_->forward(x), weight_fq_->forward(weight_), bias_);
+  return linear(quantizes_input() ? input_fq_->forward(x) : x, weight_fq_->forward(weight_), bias_);
 }
 
 QuantConv2d::QuantConv2d(const nn::Conv2d& source, const LayerQuantConfig& config)
@@ -53,14 +55,34 @@ QuantConv2d::QuantConv2d(const nn::Conv2d& source, const LayerQuantConfig& confi
   weight_fq_ = register_module(
       "weight_fake_quant",
       std::make_shared<FakeQuantizer>(config.weight, weight_scale_count(config.weight, weight_)));
-  input_fq_ = register_module(
-      "input_fake_quant",
-      std::make_shared<FakeQuantizer>(
-          config.input, input_scale_count("QuantConv2d", config.input, weight_.size(1))));
+  if (config.quantize_input)
+    input_fq_ = register_module(
+        "input_fake_quant",
+        std::make_shared<FakeQuantizer>(
+            config.input, input_scale_count("QuantConv2d", config.input, weight_.size(1))));
 }
 
 Tensor QuantConv2d::forward(const Tensor& x) {
-  return conv2d(input_fq_->forward(x), weight_fq_->forward(weight_), bias_, stride_, padding_);
+  return conv2d(quantizes_input() ? input_fq_->forward(x) : x, weight_fq_->forward(weight_), bias_,
+                stride_, padding_);
+}
+
+QuantEmbedding::QuantEmbedding(const nn::Embedding& source, const TensorQuantConfig& weight)
+    : nn::Embedding(source.weight()) {
+  weight_fq_ =
+      register_module("weight_fake_quant",
+                      std::make_shared<FakeQuantizer>(weight, weight_scale_count(weight, weight_)));
+}
+
+Tensor QuantEmbedding::forward(const Tensor& indices) {
+  return embedding(indices, weight_fq_->forward(weight_));
+}
+
+TensorQuantConfig int8_rows_config() {
+  return {
+      quant::QuantSpec::int8_symmetric().per_channel(0).with_source(quant::ScaleSource::kCurrent),
+      {},
+      Ste::kClipped};
 }
 
 }  // namespace octet::qat

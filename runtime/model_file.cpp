@@ -195,6 +195,10 @@ void ModelFile::validate_layer(const proto::Layer& layer) const {
   if (!proto::Layer::Kind_IsValid(layer.kind())) {
     fail(p, place, "unknown kind " + std::to_string(layer.kind()));
   }
+  if (layer.kind() == proto::Layer::EMBEDDING &&
+      (layer.has_input() || layer.has_bias() || layer.llm_int8())) {
+    fail(p, place, "an embedding table is weight-only: no input quantization, bias or outliers");
+  }
   check_dim(p, place, "in_features", layer.in_features(), 1);
   check_dim(p, place, "out_features", layer.out_features(), 1);
   if (layer.kind() == proto::Layer::CONV2D) {

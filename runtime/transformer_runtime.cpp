@@ -44,12 +44,11 @@ TransformerRuntime::TransformerRuntime(const ModelFile& file) : path_(file.path(
     return file.tensor(name, DType::f32, {D}).ptr<const float>();
   };
   if (llama_) {
-    token_embedding_ = file.tensor("tok.weight", DType::f32, {V, D}).ptr<const float>();
+    token_embedding_ = EmbeddingTable::load(file, "tok", V, D);
     final_norm_weight_ = vec("norm.weight");
   } else {
-    token_embedding_ = file.tensor("wte.weight", DType::f32, {V, D}).ptr<const float>();
-    position_embedding_ =
-        file.tensor("wpe.weight", DType::f32, {arch_.block(), D}).ptr<const float>();
+    token_embedding_ = EmbeddingTable::load(file, "wte", V, D);
+    position_embedding_ = EmbeddingTable::load(file, "wpe", arch_.block(), D);
     final_norm_weight_ = vec("ln_f.weight");
     final_norm_bias_ = vec("ln_f.bias");
   }
@@ -175,15 +174,15 @@ void TransformerRuntime::forward(DecoderSession& s, const int64_t* tokens, int64
   OCTET_CHECK(count > 0 && s.position + count <= s.capacity, "runtime", path_, ": ", count,
               " tokens at position ", s.position, " overflow the session's ", s.capacity,
               "-token cache");
-  std::vector<float> x(rows * D);
+  std::vector<float> x(rows * D), position(D);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t tok = tokens[r];
     OCTET_CHECK(tok >= 0 && tok < V, "runtime", path_, ": token ", tok, " at index ", r,
                 " is outside the vocabulary of ", V);
-    std::copy_n(token_embedding_ + tok * D, D, x.data() + r * D);
-    if (position_embedding_) {
-      const float* p = position_embedding_ + (s.position + r % count) * D;
-      for (int64_t d = 0; d < D; ++d) x[r * D + d] += p[d];
+    token_embedding_.lookup(tok, x.data() + r * D);
+    if (position_embedding_.rows() > 0) {
+      position_embedding_.lookup(s.position + r % count, position.data());
+      for (int64_t d = 0; d < D; ++d) x[r * D + d] += position[d];
     }
   }
   for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -209,6 +208,8 @@ void TransformerRuntime::forward(DecoderSession& s, const int64_t* tokens, int64
 
 std::vector<std::string> TransformerRuntime::describe() const {
   std::vector<std::string> lines;
+  lines.push_back((llama_ ? "tok: " : "wte: ") + token_embedding_.describe());
+  if (position_embedding_.rows() > 0) lines.push_back("wpe: " + position_embedding_.describe());
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     const std::string p = "blocks." + std::to_string(i) + ".";

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/embedding_table.h"
 #include "runtime/linear_op.h"
 #include "runtime/model_file.h"
 
@@ -56,8 +57,8 @@ class TransformerRuntime {
   bool llama_ = false;
   int64_t head_dim_ = 0, hidden_ = 0;
   std::string path_;
-  const float* token_embedding_ = nullptr;     // [vocab, dim]
-  const float* position_embedding_ = nullptr;  // [block, dim], GPT only
+  EmbeddingTable token_embedding_;     // [vocab, dim]
+  EmbeddingTable position_embedding_;  // [block, dim], GPT only (rows() == 0 for LLaMA)
   const float* final_norm_weight_ = nullptr;
   const float* final_norm_bias_ = nullptr;
   std::vector<Block> blocks_;

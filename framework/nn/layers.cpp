@@ -65,6 +65,11 @@ Embedding::Embedding(int64_t num, int64_t dim, Generator& gen, double std) {
   weight_ = register_parameter("weight", Tensor::randn({num, dim}, gen, DType::f32, std));
 }
 
+Embedding::Embedding(Tensor weight) {
+  OCTET_CHECK(weight.dim() == 2, "Embedding", "needs a [num, dim] table, got ", weight.str());
+  weight_ = register_parameter("weight", std::move(weight));
+}
+
 Tensor Embedding::forward(const Tensor& indices) { return embedding(indices, weight_); }
 
 LayerNorm::LayerNorm(int64_t dim, double eps) : eps_(eps) {

@@ -50,11 +50,14 @@ class Conv2d : public Module {
 class Embedding : public Module {
  public:
   Embedding(int64_t num, int64_t dim, Generator& gen, double std = 0.02);
+  // Adopts an existing [num, dim] table (the same tensor: QAT twins keep the parameter's name
+  // and identity for the optimizer and checkpoints).
+  explicit Embedding(Tensor weight);
   std::string type_name() const override { return "Embedding"; }
-  Tensor forward(const Tensor& indices);
+  virtual Tensor forward(const Tensor& indices);
   const Tensor& weight() const { return weight_; }
 
- private:
+ protected:
   Tensor weight_;
 };
 
