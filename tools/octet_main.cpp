@@ -9,6 +9,7 @@
 #include "framework/train/image_classifier.h"
 #include "framework/train/language_model.h"
 #include "ops/cpu/gemm.h"
+#include "tools/commands/export_commands.h"
 #include "tools/commands/model_commands.h"
 #include "tools/commands/qat_commands.h"
 #include "tools/commands/runtime_commands.h"
@@ -17,7 +18,7 @@ namespace {
 
 void log_line(const std::string& s) { std::cout << s << std::endl; }
 
-int run_train_cnn(octet::train::CnnTrainOptions o) {
+int run_train_cnn(octet::train::CnnTrainOptions o, const std::string& save) {
   o.log = log_line;
   octet::Generator init(o.seed);
   octet::models::Cnn model(octet::models::CnnConfig{}, init);
@@ -25,6 +26,10 @@ int run_train_cnn(octet::train::CnnTrainOptions o) {
   std::printf("fashion-mnist cnn: test accuracy %.2f%% after %lld epochs (%lld steps) in %.1f s\n",
               100.0 * r.test_accuracy, static_cast<long long>(o.epochs),
               static_cast<long long>(r.steps), r.seconds);
+  if (!save.empty()) {
+    octet::train::save_cnn_checkpoint(save, model);
+    std::printf("checkpoint written to %s\n", save.c_str());
+  }
   return 0;
 }
 
@@ -75,6 +80,8 @@ int main(int argc, char** argv) {
   cnn_cmd->add_option("--lr", cnn.lr, "peak learning rate (AdamW)")->capture_default_str();
   cnn_cmd->add_option("--seed", cnn.seed, "random seed")->capture_default_str();
   cnn_cmd->add_option("--data", cnn.data_dir, "Fashion-MNIST directory");
+  std::string cnn_save;
+  cnn_cmd->add_option("--save", cnn_save, "write a checkpoint here at the end");
 
   octet::train::LmTrainOptions lm;
   int64_t eval_every = 100;
@@ -100,17 +107,21 @@ int main(int argc, char** argv) {
   const std::function<int()> run_qat_cnn = octet::tools::add_qat_cnn_command(*qat);
   const std::function<int()> run_qat_lm = octet::tools::add_qat_lm_command(*qat);
   const std::function<int()> run_inspect = octet::tools::add_inspect_command(app);
+  const std::function<int()> run_ptq = octet::tools::add_ptq_command(app);
+  const std::function<int()> run_export = octet::tools::add_export_command(app);
   const std::function<int()> run_eval = octet::tools::add_eval_command(app);
   const std::function<int()> run_generate = octet::tools::add_generate_command(app);
 
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) octet::cpu::set_num_threads(threads);
-    if (*cnn_cmd) return run_train_cnn(cnn);
+    if (*cnn_cmd) return run_train_cnn(cnn, cnn_save);
     if (*lm_cmd) return run_train_lm(lm, eval_every, lm_save, lm_resume);
     if (const int rc = run_qat_cnn(); rc >= 0) return rc;
     if (const int rc = run_qat_lm(); rc >= 0) return rc;
     if (const int rc = run_inspect(); rc >= 0) return rc;
+    if (const int rc = run_ptq(); rc >= 0) return rc;
+    if (const int rc = run_export(); rc >= 0) return rc;
     if (const int rc = run_eval(); rc >= 0) return rc;
     if (const int rc = run_generate(); rc >= 0) return rc;
   } catch (const std::exception& e) {

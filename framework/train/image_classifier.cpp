@@ -8,6 +8,7 @@
 #include "framework/data/fashion_mnist.h"
 #include "framework/functional/arithmetic.h"
 #include "framework/functional/softmax.h"
+#include "framework/io/checkpoint.h"
 #include "framework/optim/optimizer.h"
 #include "framework/tensor/autograd.h"
 
@@ -33,7 +34,56 @@ void make_batch(const Tensor& images, const uint8_t* labels, const std::vector<i
   }
 }
 
+// metadata[key] as a number; throws naming the checkpoint and the key.
+double metadata_number(const std::map<std::string, std::string>& metadata, const std::string& key,
+                       const std::string& source) {
+  const auto it = metadata.find(key);
+  OCTET_CHECK(it != metadata.end(), "checkpoint", source, ": metadata '", key,
+              "' missing (not a CNN checkpoint from `octet train cnn --save`?)");
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error("checkpoint",
+              source + ": metadata '" + key + "' is '" + it->second + "', not a number");
+}
+
 }  // namespace
+
+std::map<std::string, std::string> cnn_architecture_metadata(const models::CnnConfig& c) {
+  return {{"arch", "cnn"},
+          {"model.channels1", std::to_string(c.channels1)},
+          {"model.channels2", std::to_string(c.channels2)},
+          {"model.hidden", std::to_string(c.hidden)},
+          {"model.classes", std::to_string(c.classes)},
+          {"model.dropout", std::to_string(c.dropout)}};
+}
+
+models::CnnConfig cnn_config_from_metadata(const std::map<std::string, std::string>& metadata,
+                                           const std::string& source) {
+  auto count = [&](const std::string& key) {
+    const double v = metadata_number(metadata, key, source);
+    OCTET_CHECK(v >= 1 && v == static_cast<double>(static_cast<int64_t>(v)), "checkpoint", source,
+                ": metadata '", key, "' is ", v, ", not a positive integer");
+    return static_cast<int64_t>(v);
+  };
+  models::CnnConfig c;
+  c.channels1 = count("model.channels1");
+  c.channels2 = count("model.channels2");
+  c.hidden = count("model.hidden");
+  c.classes = count("model.classes");
+  c.dropout = metadata_number(metadata, "model.dropout", source);
+  return c;
+}
+
+void save_cnn_checkpoint(const std::string& path, models::Cnn& model) {
+  io::TrainingState state;
+  state.model = &model;
+  state.metadata = cnn_architecture_metadata(model.config());
+  io::save_checkpoint(path, state);
+}
 
 Tensor normalize_images(const uint8_t* pixels, int64_t n) {
   Tensor out = Tensor::empty({n, 1, 28, 28});

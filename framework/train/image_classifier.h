@@ -1,6 +1,7 @@
 #pragma once
 // Training the Fashion-MNIST CNN from scratch: the loop behind `fmnist_train` and the e2e test.
 #include <functional>
+#include <map>
 #include <string>
 
 #include "framework/models/cnn.h"
@@ -35,5 +36,16 @@ CnnTrainResult train_cnn(const CnnTrainOptions& options, models::Cnn* model = nu
 Tensor normalize_images(const uint8_t* pixels, int64_t n);
 // Accuracy of `model` (put in eval mode) on normalised images and u8 labels.
 double evaluate_accuracy(models::Cnn& model, const Tensor& images, const uint8_t* labels);
+
+// Checkpoints that say what they hold: the CNN's architecture as checkpoint metadata ("arch" =
+// "cnn", "model.channels1", "model.channels2", "model.hidden", "model.classes",
+// "model.dropout"), so later commands (ptq, export) rebuild the model from the file alone.
+std::map<std::string, std::string> cnn_architecture_metadata(const models::CnnConfig& config);
+// The inverse; throws naming `source` (the checkpoint) and the key that is missing or malformed.
+models::CnnConfig cnn_config_from_metadata(const std::map<std::string, std::string>& metadata,
+                                           const std::string& source);
+// Writes the model's parameters and buffers with that metadata (no optimizer state: the CNN
+// trains in one call, so there is nothing to resume).
+void save_cnn_checkpoint(const std::string& path, models::Cnn& model);
 
 }  // namespace octet::train

@@ -4,6 +4,60 @@
 #include "framework/tensor/autograd.h"
 
 namespace octet::train {
+namespace {
+
+// metadata[key] as a number; throws naming the checkpoint and the key.
+double metadata_number(const std::map<std::string, std::string>& metadata, const std::string& key,
+                       const std::string& source) {
+  const auto it = metadata.find(key);
+  OCTET_CHECK(it != metadata.end(), "checkpoint", source, ": metadata '", key, "' missing");
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error("checkpoint",
+              source + ": metadata '" + key + "' is '" + it->second + "', not a number");
+}
+
+}  // namespace
+
+std::map<std::string, std::string> lm_architecture_metadata(const std::string& arch,
+                                                            const models::GptConfig& c) {
+  return {{"arch", arch},
+          {"model.vocab", std::to_string(c.vocab)},
+          {"model.dim", std::to_string(c.dim)},
+          {"model.layers", std::to_string(c.layers)},
+          {"model.heads", std::to_string(c.heads)},
+          {"model.block", std::to_string(c.block)},
+          {"model.mlp_hidden", std::to_string(c.mlp_hidden)},
+          {"model.dropout", std::to_string(c.dropout)}};
+}
+
+bool has_lm_architecture(const std::map<std::string, std::string>& metadata) {
+  return metadata.count("model.dim") != 0;
+}
+
+void lm_architecture_from_metadata(const std::map<std::string, std::string>& metadata,
+                                   const std::string& source, LmTrainOptions& o) {
+  const auto arch = metadata.find("arch");
+  OCTET_CHECK(arch != metadata.end(), "checkpoint", source, ": metadata 'arch' missing");
+  auto integer = [&](const std::string& key, int64_t min) {
+    const double v = metadata_number(metadata, key, source);
+    OCTET_CHECK(v >= static_cast<double>(min) && v == static_cast<double>(static_cast<int64_t>(v)),
+                "checkpoint", source, ": metadata '", key, "' is ", v, ", not an integer >= ", min);
+    return static_cast<int64_t>(v);
+  };
+  o.arch = arch->second;
+  o.model.vocab = integer("model.vocab", 1);
+  o.model.dim = integer("model.dim", 1);
+  o.model.layers = integer("model.layers", 1);
+  o.model.heads = integer("model.heads", 1);
+  o.model.block = integer("model.block", 1);
+  o.model.mlp_hidden = integer("model.mlp_hidden", 0);
+  o.model.dropout = metadata_number(metadata, "model.dropout", source);
+}
 
 std::unique_ptr<models::LanguageModel> make_language_model(const std::string& arch,
                                                            const models::GptConfig& config,
@@ -69,7 +123,7 @@ void LmTrainer::save(const std::string& path) {
                           {{"data", &data_gen_}, {"dropout", &dropout_gen_}},
                           step_,
                           {}};
-  state.metadata["arch"] = o_.arch;
+  state.metadata = lm_architecture_metadata(o_.arch, o_.model);
   io::save_checkpoint(path, state);
 }
 

@@ -2,6 +2,7 @@
 // Training a byte-level language model (GPT or LLaMA-style) on the King James text: the loop
 // behind `lm_train`, the e2e tests, the resume test and the training benchmark.
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -57,6 +58,20 @@ class LmTrainer {
   optim::WarmupCosine schedule_;
   int64_t step_ = 0;
 };
+
+// Checkpoints that say what they hold: LmTrainer::save writes the model's architecture as
+// checkpoint metadata ("arch", "model.vocab", "model.dim", "model.layers", "model.heads",
+// "model.block", "model.mlp_hidden" (0: the architecture's default), "model.dropout"), so later
+// commands (ptq, export) rebuild the model from the file alone.
+std::map<std::string, std::string> lm_architecture_metadata(const std::string& arch,
+                                                            const models::GptConfig& config);
+// Whether `metadata` holds the model's dims ("model.dim"); checkpoints saved before they were
+// written hold only "arch".
+bool has_lm_architecture(const std::map<std::string, std::string>& metadata);
+// Sets options.arch and options.model from the metadata; throws naming `source` (the checkpoint)
+// and the key that is missing or malformed.
+void lm_architecture_from_metadata(const std::map<std::string, std::string>& metadata,
+                                   const std::string& source, LmTrainOptions& options);
 
 std::unique_ptr<models::LanguageModel> make_language_model(const std::string& arch,
                                                            const models::GptConfig& config,
