@@ -42,6 +42,8 @@ struct Settings {
   double lr = 0;  // 0: 5e-4 (cnn) or 3e-4 (language models)
   uint64_t seed = 1;
   int64_t eval_windows = 64;
+  // Keep embedding tables and lm_head in f32 instead of int8 rows / weight-only int8.
+  bool f32_tables = false;
   // Architecture overrides; empty / 0 / -1: as the checkpoint says.
   std::string arch;
   int64_t dim = 0, layers = 0, heads = 0, block = 0, mlp_hidden = -1;
@@ -113,7 +115,7 @@ void prepare_for(const Settings& s, nn::Module& model) {
   }
   qat::QatConfig config;
   config.layers = qat::scheme_config(s.scheme == "smoothquant" ? "w8a8" : s.scheme);
-  qat::prepare(model, config);
+  qat::prepare(model, s.f32_tables ? config : qat::with_int8_embeddings_and_head(config));
 }
 
 uint64_t f32_bytes(const nn::Module& m) {
@@ -324,6 +326,9 @@ CLI::App* add_common(CLI::App& app, const std::string& name, const std::string& 
   cmd->add_option("--data", s.data_dir, "Fashion-MNIST directory")->capture_default_str();
   cmd->add_option("--eval-windows", s.eval_windows, "validation windows (language models)")
       ->capture_default_str();
+  cmd->add_flag("--f32-tables", s.f32_tables,
+                "keep embedding tables and lm_head in f32 (default: int8 rows, and lm_head "
+                "weight-only int8 so its input stays f32)");
   cmd->add_option("--arch", s.arch, "override: cnn, gpt or llama");
   cmd->add_option("--dim", s.dim, "override: model width");
   cmd->add_option("--layers", s.layers, "override: transformer blocks");
