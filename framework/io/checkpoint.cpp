@@ -103,4 +103,12 @@ int64_t load_model_weights(const std::string& path, nn::Module& model) {
   return loaded;
 }
 
+std::map<std::string, std::string> checkpoint_metadata(const std::string& path) {
+  const Archive archive = Archive::open(path);
+  std::map<std::string, std::string> meta;
+  for (const auto& [k, v] : archive.metadata())
+    if (k.rfind(kMeta, 0) == 0) meta[k.substr(std::strlen(kMeta))] = v;
+  return meta;
+}
+
 }  // namespace octet::io

@@ -29,4 +29,8 @@ void load_checkpoint(const std::string& path, TrainingState& state);
 // added) keep their values. The model types must match. Returns how many tensors were loaded.
 int64_t load_model_weights(const std::string& path, nn::Module& model);
 
+// The TrainingState::metadata a checkpoint was saved with (its config: architecture, dims), read
+// without building anything. Errors name the file and the reason.
+std::map<std::string, std::string> checkpoint_metadata(const std::string& path);
+
 }  // namespace octet::io

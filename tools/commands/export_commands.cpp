@@ -8,7 +8,6 @@
 
 #include "framework/data/fashion_mnist.h"
 #include "framework/data/text.h"
-#include "framework/io/archive.h"
 #include "framework/io/archive_format.h"
 #include "framework/io/checkpoint.h"
 #include "framework/train/image_classifier.h"
@@ -56,15 +55,10 @@ struct ModelSpec {
   models::GptConfig lm;
 };
 
-// The metadata that io::save_checkpoint stores under "meta/" (the TrainingState's), unprefixed.
 std::map<std::string, std::string> checkpoint_metadata(const std::string& area,
                                                        const std::string& path) {
   OCTET_CHECK(std::filesystem::is_regular_file(path), area, path, ": no such checkpoint file");
-  const io::Archive archive = io::Archive::open(path);
-  std::map<std::string, std::string> meta;
-  for (const auto& [key, value] : archive.metadata())
-    if (key.rfind("meta/", 0) == 0) meta[key.substr(5)] = value;
-  return meta;
+  return io::checkpoint_metadata(path);
 }
 
 ModelSpec resolve_model(const Settings& s) {
