@@ -111,4 +111,19 @@ std::map<std::string, std::string> checkpoint_metadata(const std::string& path) 
   return meta;
 }
 
+double metadata_number(const std::map<std::string, std::string>& metadata, const std::string& key,
+                       const std::string& source) {
+  const auto it = metadata.find(key);
+  OCTET_CHECK(it != metadata.end(), "checkpoint", source, ": metadata '", key,
+              "' missing (was it saved by `octet train ... --save`?)");
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error("checkpoint",
+              source + ": metadata '" + key + "' is '" + it->second + "', not a number");
+}
+
 }  // namespace octet::io

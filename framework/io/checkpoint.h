@@ -33,4 +33,8 @@ int64_t load_model_weights(const std::string& path, nn::Module& model);
 // without building anything. Errors name the file and the reason.
 std::map<std::string, std::string> checkpoint_metadata(const std::string& path);
 
+// metadata[key] parsed as a number; throws naming `source` (the file), the key and the reason.
+double metadata_number(const std::map<std::string, std::string>& metadata, const std::string& key,
+                       const std::string& source);
+
 }  // namespace octet::io

@@ -34,22 +34,6 @@ void make_batch(const Tensor& images, const uint8_t* labels, const std::vector<i
   }
 }
 
-// metadata[key] as a number; throws naming the checkpoint and the key.
-double metadata_number(const std::map<std::string, std::string>& metadata, const std::string& key,
-                       const std::string& source) {
-  const auto it = metadata.find(key);
-  OCTET_CHECK(it != metadata.end(), "checkpoint", source, ": metadata '", key,
-              "' missing (not a CNN checkpoint from `octet train cnn --save`?)");
-  try {
-    size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw Error("checkpoint",
-              source + ": metadata '" + key + "' is '" + it->second + "', not a number");
-}
-
 }  // namespace
 
 std::map<std::string, std::string> cnn_architecture_metadata(const models::CnnConfig& c) {
@@ -64,7 +48,7 @@ std::map<std::string, std::string> cnn_architecture_metadata(const models::CnnCo
 models::CnnConfig cnn_config_from_metadata(const std::map<std::string, std::string>& metadata,
                                            const std::string& source) {
   auto count = [&](const std::string& key) {
-    const double v = metadata_number(metadata, key, source);
+    const double v = io::metadata_number(metadata, key, source);
     OCTET_CHECK(v >= 1 && v == static_cast<double>(static_cast<int64_t>(v)), "checkpoint", source,
                 ": metadata '", key, "' is ", v, ", not a positive integer");
     return static_cast<int64_t>(v);
@@ -74,7 +58,7 @@ models::CnnConfig cnn_config_from_metadata(const std::map<std::string, std::stri
   c.channels2 = count("model.channels2");
   c.hidden = count("model.hidden");
   c.classes = count("model.classes");
-  c.dropout = metadata_number(metadata, "model.dropout", source);
+  c.dropout = io::metadata_number(metadata, "model.dropout", source);
   return c;
 }
 

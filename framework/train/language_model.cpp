@@ -4,24 +4,6 @@
 #include "framework/tensor/autograd.h"
 
 namespace octet::train {
-namespace {
-
-// metadata[key] as a number; throws naming the checkpoint and the key.
-double metadata_number(const std::map<std::string, std::string>& metadata, const std::string& key,
-                       const std::string& source) {
-  const auto it = metadata.find(key);
-  OCTET_CHECK(it != metadata.end(), "checkpoint", source, ": metadata '", key, "' missing");
-  try {
-    size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw Error("checkpoint",
-              source + ": metadata '" + key + "' is '" + it->second + "', not a number");
-}
-
-}  // namespace
 
 std::map<std::string, std::string> lm_architecture_metadata(const std::string& arch,
                                                             const models::GptConfig& c) {
@@ -44,7 +26,7 @@ void lm_architecture_from_metadata(const std::map<std::string, std::string>& met
   const auto arch = metadata.find("arch");
   OCTET_CHECK(arch != metadata.end(), "checkpoint", source, ": metadata 'arch' missing");
   auto integer = [&](const std::string& key, int64_t min) {
-    const double v = metadata_number(metadata, key, source);
+    const double v = io::metadata_number(metadata, key, source);
     OCTET_CHECK(v >= static_cast<double>(min) && v == static_cast<double>(static_cast<int64_t>(v)),
                 "checkpoint", source, ": metadata '", key, "' is ", v, ", not an integer >= ", min);
     return static_cast<int64_t>(v);
@@ -56,7 +38,7 @@ void lm_architecture_from_metadata(const std::map<std::string, std::string>& met
   o.model.heads = integer("model.heads", 1);
   o.model.block = integer("model.block", 1);
   o.model.mlp_hidden = integer("model.mlp_hidden", 0);
-  o.model.dropout = metadata_number(metadata, "model.dropout", source);
+  o.model.dropout = io::metadata_number(metadata, "model.dropout", source);
 }
 
 std::unique_ptr<models::LanguageModel> make_language_model(const std::string& arch,
