@@ -1,5 +1,6 @@
 #include "qat/cnn_experiment.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <sstream>
@@ -19,6 +20,10 @@ std::unique_ptr<models::Cnn> copy_of(const models::Cnn& source) {
   for (auto& b : source.named_buffers()) state.push_back(b);
   copy->load_state(state);
   return copy;
+}
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -58,6 +63,7 @@ std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
       o.log(os.str());
     }
     rows.push_back(row);
+    if (o.on_model) o.on_model(method, scheme, model);
   };
 
   auto t0 = std::chrono::steady_clock::now();
@@ -69,19 +75,27 @@ std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
   train::train_cnn(finetune, control.get());
   add("fp32_finetune", "", *control, t0);
 
-  for (const std::string& scheme : o.schemes) {
+  // Each scheme's PTQ row, then its QAT row, in the order the schemes were named.
+  const std::vector<std::string>& qat_schemes = o.qat_schemes ? *o.qat_schemes : o.schemes;
+  std::vector<std::string> all_schemes = o.schemes;
+  for (const std::string& scheme : qat_schemes)
+    if (!contains(all_schemes, scheme)) all_schemes.push_back(scheme);
+  for (const std::string& scheme : all_schemes) {
     QatConfig config;
     config.layers = scheme_config(scheme);
 
-    t0 = std::chrono::steady_clock::now();
-    std::unique_ptr<models::Cnn> ptq = copy_of(trained);
-    prepare(*ptq, config);
-    Generator unused(0);
-    calibrate(*ptq, o.calibration_batches, [&](int64_t i) {
-      const int64_t begin = i * o.batch, end = std::min(calib_images, begin + o.batch);
-      if (begin < end) ptq->forward(calib_x.slice(0, begin, end), unused);
-    });
-    add("ptq", scheme, *ptq, t0);
+    if (contains(o.schemes, scheme)) {
+      t0 = std::chrono::steady_clock::now();
+      std::unique_ptr<models::Cnn> ptq = copy_of(trained);
+      prepare(*ptq, config);
+      Generator unused(0);
+      calibrate(*ptq, o.calibration_batches, [&](int64_t i) {
+        const int64_t begin = i * o.batch, end = std::min(calib_images, begin + o.batch);
+        if (begin < end) ptq->forward(calib_x.slice(0, begin, end), unused);
+      });
+      add("ptq", scheme, *ptq, t0);
+    }
+    if (!contains(qat_schemes, scheme)) continue;
 
     t0 = std::chrono::steady_clock::now();
     std::unique_ptr<models::Cnn> qat = copy_of(trained);

@@ -6,6 +6,7 @@
 //   qat <scheme>    prepared, then fine-tuned like the control
 // all evaluated on the test set with fake-quant (what the runtime reproduces after export).
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,8 +22,14 @@ struct CnnQuantOptions {
   int64_t calibration_batches = 16;
   uint64_t seed = 1;  // data order of the fine-tuning (shared by control and QAT: paired runs)
   std::vector<std::string> schemes = {"w8a8", "fp8_e4m3", "w4a8", "w2a8"};
+  // The schemes that also get a QAT row; unset: every one of `schemes` (PTQ and QAT each).
+  std::optional<std::vector<std::string>> qat_schemes;
   std::string data_dir;  // empty: Debian's dataset-fashion-mnist
   std::function<void(const std::string&)> log;
+  // Sees each row's finished model (method and scheme as in its row) after the row is measured
+  // and before the model is discarded, so callers can export or probe it; may be empty.
+  std::function<void(const std::string& method, const std::string& scheme, models::Cnn& model)>
+      on_model;
 };
 
 struct CnnQuantRow {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <sstream>
@@ -17,7 +18,15 @@ namespace octet::qat {
 std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDataset> text,
                                                 const LmQuantOptions& o) {
   OCTET_CHECK(!o.checkpoint.empty(), "qat lm", "needs the FP32 checkpoint to start from");
-  for (const std::string& scheme : o.schemes) scheme_config(scheme);  // fail early on a typo
+  const std::vector<std::string>& qat_schemes = o.qat_schemes ? *o.qat_schemes : o.schemes;
+  std::vector<std::string> all_schemes = o.schemes;  // each PTQ row, then its QAT row, in order
+  for (const std::string& scheme : qat_schemes)
+    if (std::find(all_schemes.begin(), all_schemes.end(), scheme) == all_schemes.end())
+      all_schemes.push_back(scheme);
+  for (const std::string& scheme : all_schemes) scheme_config(scheme);  // fail early on a typo
+  auto contains = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
   for (const std::string& method : o.ptq_methods) {
     OCTET_CHECK(method == "llm_int8" || method == "smoothquant", "qat lm", "unknown PTQ method '",
                 method, "' (known: llm_int8, smoothquant)");
@@ -66,6 +75,7 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
       o.log(os.str());
     }
     rows.push_back(row);
+    if (o.on_model) o.on_model(method, scheme, trainer.model());
   };
   auto fine_tune = [&](train::LmTrainer& trainer) {
     while (trainer.steps_done() < o.finetune_steps) trainer.step();
@@ -79,11 +89,15 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
   fine_tune(*control);
   add("fp32_finetune", "", *control, t0);
 
-  for (const std::string& scheme : o.schemes) {
-    t0 = std::chrono::steady_clock::now();
-    auto ptq = make_trainer(scheme);
-    calibrate(ptq->model(), o.calibration_batches, [&](int64_t) { ptq->forward_training_batch(); });
-    add("ptq", scheme, *ptq, t0);
+  for (const std::string& scheme : all_schemes) {
+    if (contains(o.schemes, scheme)) {
+      t0 = std::chrono::steady_clock::now();
+      auto ptq = make_trainer(scheme);
+      calibrate(ptq->model(), o.calibration_batches,
+                [&](int64_t) { ptq->forward_training_batch(); });
+      add("ptq", scheme, *ptq, t0);
+    }
+    if (!contains(qat_schemes, scheme)) continue;
 
     t0 = std::chrono::steady_clock::now();
     auto qat = make_trainer(scheme);

@@ -8,6 +8,7 @@
 // each scored by validation loss (nats/byte) on the same held-out windows, with fake-quant.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ struct LmQuantOptions {
   int64_t calibration_batches = 8;
   uint64_t seed = 1;  // data order of the fine-tuning (shared by control and QAT: paired runs)
   std::vector<std::string> schemes = {"w8a8", "fp8_e4m3"};
+  // The schemes that also get a QAT row; unset: every one of `schemes` (PTQ and QAT each).
+  std::optional<std::vector<std::string>> qat_schemes;
   // PTQ-only methods for outlier-heavy models: "llm_int8" (outlier columns in FP32, the rest
   // int8 per token / per channel) and "smoothquant" (alpha 0.5 folded into the norms, then w8a8).
   std::vector<std::string> ptq_methods;
@@ -34,6 +37,11 @@ struct LmQuantOptions {
   std::vector<int64_t> outlier_dims;
   double outlier_factor = 20.0;
   std::function<void(const std::string&)> log;
+  // Sees each row's finished model (method and scheme as in its row) after the row is measured
+  // and before the model is discarded, so callers can export or probe it; may be empty.
+  std::function<void(const std::string& method, const std::string& scheme,
+                     models::LanguageModel& model)>
+      on_model;
 };
 
 struct LmQuantRow {

@@ -9,6 +9,7 @@
 #include "framework/train/image_classifier.h"
 #include "framework/train/language_model.h"
 #include "ops/cpu/gemm.h"
+#include "tools/commands/compare_commands.h"
 #include "tools/commands/export_commands.h"
 #include "tools/commands/model_commands.h"
 #include "tools/commands/qat_commands.h"
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
   const std::function<int()> run_export = octet::tools::add_export_command(app);
   const std::function<int()> run_eval = octet::tools::add_eval_command(app);
   const std::function<int()> run_generate = octet::tools::add_generate_command(app);
+  const std::function<int()> run_compare = octet::tools::add_compare_command(app);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
     if (const int rc = run_export(); rc >= 0) return rc;
     if (const int rc = run_eval(); rc >= 0) return rc;
     if (const int rc = run_generate(); rc >= 0) return rc;
+    if (const int rc = run_compare(); rc >= 0) return rc;
   } catch (const std::exception& e) {
     std::cerr << "octet: " << e.what() << std::endl;
     return 1;
