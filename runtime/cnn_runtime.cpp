@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "ops/cpu/pool.h"
 #include "ops/error.h"
+#include "runtime/scratch.h"
 
 namespace octet::runtime {
 namespace {
@@ -13,17 +13,24 @@ void relu_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-// 2x2 max pooling with stride 2 through the training kernel (the arg-max indices it also writes
-// are discarded: inference needs no backward).
+// 2x2 max pooling with stride 2, as the training kernel computes it (the first maximum of each
+// window in row-major order; a NaN, once met, stays), without the arg-max indices it keeps for
+// its backward pass.
 void max_pool2(const float* x, int64_t n, int64_t c, int64_t h, int64_t w, float* out) {
-  thread_local std::vector<int64_t> indices;
-  const Shape in_shape{n, c, h, w};
-  const Shape out_shape = cpu::max_pool2d_output_shape(in_shape, 2, 2);
-  indices.resize(numel_of(out_shape));
-  const View xv{const_cast<float*>(x), DType::f32, {}, in_shape, contiguous_strides(in_shape)};
-  const View ov{out, DType::f32, {}, out_shape, contiguous_strides(out_shape)};
-  const View iv{indices.data(), DType::i64, {}, out_shape, contiguous_strides(out_shape)};
-  cpu::max_pool2d_forward(xv, 2, 2, ov, iv);
+  const int64_t oh = h / 2, ow = w / 2;
+#pragma omp parallel for schedule(static) if (n * c * h * w > (1 << 16))
+  for (int64_t plane = 0; plane < n * c; ++plane) {
+    const float* p = x + plane * h * w;
+    float* o = out + plane * oh * ow;
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        const float* win = p + 2 * i * w + 2 * j;
+        float m = win[0];
+        for (const float v : {win[1], win[w], win[w + 1]})
+          if (v > m || (v != v && m == m)) m = v;
+        o[i * ow + j] = m;
+      }
+  }
 }
 
 }  // namespace
@@ -52,15 +59,15 @@ CnnRuntime::CnnRuntime(const ModelFile& file) {
 void CnnRuntime::forward_chunk(const float* images, int64_t n, float* out) const {
   const int64_t s = image_, s2 = s / 2, s4 = s / 4;
   thread_local std::vector<float> a, b;
-  a.resize(n * channels1_ * s * s);
-  b.resize(n * channels1_ * s2 * s2);
+  grow(a, n * channels1_ * s * s);
+  grow(b, n * channels1_ * s2 * s2);
   conv1_.forward(images, n, s, s, a.data());
   relu_inplace(a.data(), n * channels1_ * s * s);
   max_pool2(a.data(), n, channels1_, s, s, b.data());
-  a.resize(std::max<int64_t>(n * channels2_ * s2 * s2, n * hidden_));
+  grow(a, std::max<int64_t>(n * channels2_ * s2 * s2, n * hidden_));
   conv2_.forward(b.data(), n, s2, s2, a.data());
   relu_inplace(a.data(), n * channels2_ * s2 * s2);
-  b.resize(n * channels2_ * s4 * s4);
+  grow(b, n * channels2_ * s4 * s4);
   max_pool2(a.data(), n, channels2_, s2, s2, b.data());
   // b is [n, C2 * s4 * s4]: NCHW flattens per image exactly as the training model's reshape.
   fc1_.forward(b.data(), n, a.data());

@@ -8,6 +8,7 @@
 #include "ops/quant/quantize.h"
 #include "ops/quant/scale_rules.h"
 #include "runtime/activation_quantizer.h"
+#include "runtime/scratch.h"
 
 namespace octet::runtime {
 namespace {
@@ -53,12 +54,6 @@ View transposed(const float* w, int64_t out, int64_t in) {
 
 thread_local LayerTap layer_tap;
 
-template <typename T>
-T* scratch(std::vector<T>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(n);
-  return v.data();
-}
-
 }  // namespace
 
 struct LinearOp::Impl {
@@ -85,11 +80,11 @@ struct LinearOp::Impl {
     const QuantSpec& spec = input.spec();
     const Shape shape{m, in};
     const quant::ScaleLayout layout = quant::scale_layout(spec, shape);
-    input.scales_for(x, shape, scratch(scales, layout.count), scratch(zero_points, layout.count));
+    input.scales_for(x, shape, grow(scales, layout.count), grow(zero_points, layout.count));
     const float* zp = spec.symmetric ? nullptr : zero_points.data();
     quant::Int8Activations a;
     a.is_unsigned = spec.qmin >= 0;
-    a.codes = scratch(codes, m * in);
+    a.codes = grow(codes, m * in);
     a.m = m;
     a.k = in;
     a.ld = in;
@@ -115,14 +110,14 @@ struct LinearOp::Impl {
     float scale = 1.0f;
     input.scales_for(x, shape, &scale, nullptr);
     quant::quantize_fp8(x, m * in, layout, &scale, fp8_format(spec), spec.saturate,
-                        scratch(codes, m * in));
+                        grow(codes, m * in));
     quant::fp8_gemm(codes.data(), fp8_format(spec), m, in, in, scale, fp8, bias, y, out);
   }
 
   void run_emulated(const float* x, int64_t m, float* y) const {
     if (!input.enabled()) return run_f32(x, m, y);
     thread_local std::vector<float> xq;
-    input.fake_quantize(x, {m, in}, scratch(xq, m * in));
+    input.fake_quantize(x, {m, in}, grow(xq, m * in));
     run_f32(xq.data(), m, y);
   }
 };
@@ -248,6 +243,12 @@ void LinearOp::forward(const float* x, int64_t m, float* y) const {
 int64_t LinearOp::in_features() const { return impl_ ? impl_->in : 0; }
 int64_t LinearOp::out_features() const { return impl_ ? impl_->out : 0; }
 LinearKind LinearOp::kind() const { return impl_ ? impl_->kind : LinearKind::kF32; }
+
+bool LinearOp::input_scale_from_batch() const {
+  if (!impl_ || !impl_->input.enabled()) return false;
+  const QuantSpec& s = impl_->input.spec();
+  return s.scale_source == quant::ScaleSource::kCurrent && s.granularity == Granularity::kPerTensor;
+}
 std::string LinearOp::describe() const { return impl_ ? impl_->description : "unloaded"; }
 
 size_t LinearOp::resident_bytes() const {

@@ -47,6 +47,9 @@ class LinearOp {
   int64_t in_features() const;
   int64_t out_features() const;
   LinearKind kind() const;
+  // True when the input scale is computed from the whole input (per-tensor current scaling), so
+  // splitting a batch into several calls would change the numbers.
+  bool input_scale_from_batch() const;
   std::string describe() const;   // "int8 w[int8 sym ...] x[...]", for logs and inspect
   size_t resident_bytes() const;  // memory this layer holds outside the file mapping
 

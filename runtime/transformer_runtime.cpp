@@ -7,6 +7,7 @@
 #include "ops/cpu/rope.h"
 #include "ops/error.h"
 #include "runtime/attention.h"
+#include "runtime/scratch.h"
 
 namespace octet::runtime {
 namespace {
@@ -94,8 +95,8 @@ DecoderSession TransformerRuntime::start(int64_t batch, int64_t capacity) const 
 void TransformerRuntime::norm(const float* x, int64_t rows, const float* weight, const float* bias,
                               float* y) const {
   thread_local std::vector<float> mean, rstd;
-  mean.resize(rows);
-  rstd.resize(rows);
+  grow(mean, rows);
+  grow(rstd, rows);
   const int64_t D = arch_.dim();
   const View w{const_cast<float*>(weight), DType::f32, {}, {D}, {1}};
   const View r{rstd.data(), DType::f32, {}, {rows}, {1}};
@@ -114,9 +115,9 @@ void TransformerRuntime::attention_block(const Block& b, int64_t layer, DecoderS
   const int64_t B = s.batch, T = count, D = arch_.dim(), H = arch_.heads(), hd = head_dim_;
   const int64_t rows = B * T, pos = s.position;
   thread_local std::vector<float> h, qkv, att;
-  h.resize(rows * D);
-  qkv.resize(rows * 3 * D);
-  att.resize(rows * D);
+  grow(h, rows * D);
+  grow(qkv, rows * 3 * D);
+  grow(att, rows * D);
   norm(x.data(), rows, b.norm1_weight, b.norm1_bias, h.data());
   b.qkv.forward(h.data(), rows, qkv.data());
   if (llama_) {
@@ -149,12 +150,12 @@ void TransformerRuntime::attention_block(const Block& b, int64_t layer, DecoderS
 void TransformerRuntime::mlp_block(const Block& b, int64_t rows, std::vector<float>& x) const {
   const int64_t D = arch_.dim(), F = hidden_;
   thread_local std::vector<float> h, f, g;
-  h.resize(rows * D);
-  f.resize(rows * F);
+  grow(h, rows * D);
+  grow(f, rows * F);
   norm(x.data(), rows, b.norm2_weight, b.norm2_bias, h.data());
   const View fv{f.data(), DType::f32, {}, {rows * F}, {1}};
   if (llama_) {
-    g.resize(rows * F);
+    grow(g, rows * F);
     b.gate.forward(h.data(), rows, f.data());
     b.up.forward(h.data(), rows, g.data());
     cpu::unary(cpu::UnaryOp::silu, fv, fv);
