@@ -22,72 +22,22 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from common import (add_timing_arguments, emit, median_seconds, note, timing_plan,  # noqa: E402
                     warn_if_busy)
+from torch_gpt import GPT, GptShape  # noqa: E402
 
-VOCAB = 256
-D_MODEL = 256
-LAYERS = 4
-HEADS = 4
-CONTEXT = 128
+SHAPE = GptShape(vocab=256, d_model=256, layers=4, heads=4, context=128)
+VOCAB = SHAPE.vocab
+CONTEXT = SHAPE.context
 BATCH = 16
 GEMM_SIZE = 1024
 
 
-class CausalSelfAttention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.qkv = nn.Linear(D_MODEL, 3 * D_MODEL, bias=True)
-        self.proj = nn.Linear(D_MODEL, D_MODEL, bias=True)
-
-    def forward(self, x):
-        batch, time, _ = x.shape
-        q, k, v = self.qkv(x).split(D_MODEL, dim=2)
-        # (B, T, C) -> (B, heads, T, head_dim)
-        q, k, v = (t.view(batch, time, HEADS, D_MODEL // HEADS).transpose(1, 2) for t in (q, k, v))
-        # What a PyTorch user would write today; it picks torch's best CPU attention kernel.
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(batch, time, D_MODEL))
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln1 = nn.LayerNorm(D_MODEL, eps=1e-5, bias=True)
-        self.attn = CausalSelfAttention()
-        self.ln2 = nn.LayerNorm(D_MODEL, eps=1e-5, bias=True)
-        self.fc = nn.Linear(D_MODEL, 4 * D_MODEL, bias=True)
-        self.fc_proj = nn.Linear(4 * D_MODEL, D_MODEL, bias=True)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
-        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
-
-
-class GPT(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.token_embedding = nn.Embedding(VOCAB, D_MODEL)
-        self.position_embedding = nn.Embedding(CONTEXT, D_MODEL)
-        self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
-        self.ln_f = nn.LayerNorm(D_MODEL, eps=1e-5, bias=True)
-        self.lm_head = nn.Linear(D_MODEL, VOCAB, bias=False)
-
-    def forward(self, tokens, targets):
-        positions = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.token_embedding(tokens) + self.position_embedding(positions)
-        for block in self.blocks:
-            x = block(x)
-        logits = self.lm_head(self.ln_f(x))
-        return F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1))
-
-
 def training_step_tokens_per_second(precision, warmup, steps):
     torch.manual_seed(0)
-    model = GPT()
+    model = GPT(SHAPE)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
     # Random bytes stand in for text: the step time does not depend on the values.
     data = torch.randint(0, VOCAB, (BATCH, CONTEXT + 1), generator=torch.Generator().manual_seed(1))
@@ -101,7 +51,7 @@ def training_step_tokens_per_second(precision, warmup, steps):
         else:
             autocast = contextlib.nullcontext()
         with autocast:
-            loss = model(tokens, targets)
+            loss = F.cross_entropy(model(tokens).reshape(-1, VOCAB), targets.reshape(-1))
         loss.backward()
         optimizer.step()
         losses.append(loss.item())

@@ -27,71 +27,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from common import (add_timing_arguments, emit, median_seconds, note, timing_plan,  # noqa: E402
                     warn_if_busy)
+from torch_gpt import GPT, GptShape  # noqa: E402
 
-VOCAB = 256
-D_MODEL = 512
-LAYERS = 4
-HEADS = 8
-CONTEXT = 256
-MLP_HIDDEN = 2048
+SHAPE = GptShape(vocab=256, d_model=512, layers=4, heads=8, context=256, mlp_hidden=2048)
+VOCAB = SHAPE.vocab
+CONTEXT = SHAPE.context
 BATCH = 4
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.qkv = nn.Linear(D_MODEL, 3 * D_MODEL, bias=True)
-        self.proj = nn.Linear(D_MODEL, D_MODEL, bias=True)
-
-    def forward(self, x):
-        batch, time, _ = x.shape
-        q, k, v = self.qkv(x).split(D_MODEL, dim=2)
-        q, k, v = (t.view(batch, time, HEADS, D_MODEL // HEADS).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(batch, time, D_MODEL))
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln1 = nn.LayerNorm(D_MODEL, eps=1e-5, bias=True)
-        self.attn = CausalSelfAttention()
-        self.ln2 = nn.LayerNorm(D_MODEL, eps=1e-5, bias=True)
-        self.fc = nn.Linear(D_MODEL, MLP_HIDDEN, bias=True)
-        self.fc_proj = nn.Linear(MLP_HIDDEN, D_MODEL, bias=True)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
-        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
-
-
-class GPT(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.token_embedding = nn.Embedding(VOCAB, D_MODEL)
-        self.position_embedding = nn.Embedding(CONTEXT, D_MODEL)
-        self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
-        self.ln_f = nn.LayerNorm(D_MODEL, eps=1e-5, bias=True)
-        self.lm_head = nn.Linear(D_MODEL, VOCAB, bias=False)
-        # GPT-2's initialisation, as octet's model: the logits then have the scale of a real
-        # model's, which dynamic quantization's per-call ranges see.
-        for name, p in self.named_parameters():
-            if name.endswith("bias"):
-                nn.init.zeros_(p)
-            elif p.dim() == 2:
-                std = 0.02 / (2 * LAYERS) ** 0.5 if name.endswith("proj.weight") else 0.02
-                nn.init.normal_(p, std=std)
-
-    def forward(self, tokens):
-        positions = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.token_embedding(tokens) + self.position_embedding(positions)
-        for block in self.blocks:
-            x = block(x)
-        return self.lm_head(self.ln_f(x))
 
 
 def prefill_tokens_per_second(model, tokens, warmup, steps):
@@ -116,7 +60,7 @@ def main():
          f"{steps} timed prefills after {warmup} warm-up")
     warn_if_busy()
     torch.manual_seed(0)
-    fp32 = GPT().eval()
+    fp32 = GPT(SHAPE).eval()
     with warnings.catch_warnings():
         # torch deprecates its quantized tensor creation in favour of torchao; the API is still
         # what a PyTorch user of this version calls.
