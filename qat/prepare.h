@@ -23,7 +23,7 @@ struct QatConfig {
   // (name fragment, config): the first whose fragment occurs in a layer's name wins.
   std::vector<std::pair<std::string, LayerQuantConfig>> overrides;
   // Set: Embedding tables (not skipped) become QuantEmbedding twins with this weight config.
-  std::optional<TensorQuantConfig> embeddings;
+  std::optional<TensorQuantConfig> embeddings = std::nullopt;
 };
 
 // Stores what the weights of a decoder mostly are, besides its blocks, in 8 bits too: embedding
