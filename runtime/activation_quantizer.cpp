@@ -65,8 +65,7 @@ void ActivationQuantizer::fake_quantize(const float* x, const Shape& shape, floa
   std::vector<float> scales(layout.count), zps(layout.count);
   scales_for(x, shape, scales.data(), zps.data());
   if (spec_.is_fp8()) {
-    const auto format =
-        spec_.format == quant::Format::kFp8E4M3 ? quant::Fp8Format::kE4M3 : quant::Fp8Format::kE5M2;
+    const quant::Fp8Format format = quant::fp8_format_of(spec_.format);
     std::vector<uint8_t> codes(n);
     quant::quantize_fp8(x, n, layout, scales.data(), format, spec_.saturate, codes.data());
     quant::dequantize_fp8(codes.data(), n, layout, scales.data(), format, out);

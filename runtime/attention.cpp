@@ -12,6 +12,20 @@ namespace octet::runtime {
 
 namespace {
 
+// p[j] = e^(scale * (p[j] - max p)) over one query's visible scores, as the training kernels'
+// softmax computes it; returns 1 / sum, the normalisation still to apply.
+float exp_scores(float* p, int64_t visible, float scale) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < visible; ++j) m = p[j] > m ? p[j] : m;
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < visible; ++j) {
+    p[j] = cpu::fast_exp(scale * (p[j] - m));
+    sum += p[j];
+  }
+  return 1.0f / sum;
+}
+
 // Many new tokens (a prefill): per sequence and head, scores = q k^T and out = p v as two GEMMs
 // on oneDNN, with the causal softmax in between, instead of one dot product at a time.
 void attention_by_gemms(const float* q, int64_t q_row_stride, const float* k_cache,
@@ -37,15 +51,7 @@ void attention_by_gemms(const float* q, int64_t q_row_stride, const float* k_cac
       for (int64_t t = 0; t < T; ++t) {
         float* p = sc + t * n;
         const int64_t visible = s.position + t + 1;
-        float m = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < visible; ++j) m = p[j] > m ? p[j] : m;
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < visible; ++j) {
-          p[j] = cpu::fast_exp(scale * (p[j] - m));
-          sum += p[j];
-        }
-        const float inv = 1.0f / sum;
+        const float inv = exp_scores(p, visible, scale);
 #pragma omp simd
         for (int64_t j = 0; j < visible; ++j) p[j] *= inv;
         for (int64_t j = visible; j < n; ++j) p[j] = 0.0f;
@@ -77,22 +83,14 @@ void cached_attention(const float* q, int64_t q_row_stride, const float* k_cache
           const float* kb = k_cache + (b * s.heads + h) * s.capacity * hd;
           const float* vb = v_cache + (b * s.heads + h) * s.capacity * hd;
           const int64_t n = s.position + t + 1;  // keys this query may see
-          float m = -std::numeric_limits<float>::infinity();
           for (int64_t j = 0; j < n; ++j) {
             const float* kv = kb + j * hd;
             float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
             for (int64_t d = 0; d < hd; ++d) dot += qv[d] * kv[d];
             p[j] = dot;
-            m = dot > m ? dot : m;
           }
-          float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j < n; ++j) {
-            p[j] = cpu::fast_exp(scale * (p[j] - m));
-            sum += p[j];
-          }
-          const float inv = 1.0f / sum;
+          const float inv = exp_scores(p.data(), n, scale);
           float* o = out + (b * s.tokens + t) * D + h * hd;
           for (int64_t d = 0; d < hd; ++d) o[d] = 0.0f;
           for (int64_t j = 0; j < n; ++j) {

@@ -43,8 +43,7 @@ void EmbeddingTable::lookup(int64_t row, float* out) const {
   const int64_t s = per_row_ ? row : 0;
   const float* zp = zero_points_.empty() ? nullptr : &zero_points_[s];
   if (spec_.is_fp8()) {
-    const auto format =
-        spec_.format == quant::Format::kFp8E4M3 ? quant::Fp8Format::kE4M3 : quant::Fp8Format::kE5M2;
+    const quant::Fp8Format format = quant::fp8_format_of(spec_.format);
     quant::dequantize_fp8(static_cast<const uint8_t*>(codes_) + row * dim_, dim_, one, &scales_[s],
                           format, out);
   } else if (ModelFile::code_dtype(spec_) == DType::u8) {

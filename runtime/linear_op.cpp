@@ -16,10 +16,6 @@ namespace {
 using quant::Granularity;
 using quant::QuantSpec;
 
-quant::Fp8Format fp8_format(const QuantSpec& s) {
-  return s.format == quant::Format::kFp8E4M3 ? quant::Fp8Format::kE4M3 : quant::Fp8Format::kE5M2;
-}
-
 // Weights the integer and FP8 GEMMs take directly: one scale per tensor or per output channel,
 // and for integers symmetric codes that fit int8.
 bool gemm_ready_weight(const QuantSpec& s) {
@@ -109,9 +105,10 @@ struct LinearOp::Impl {
     const quant::ScaleLayout layout = quant::scale_layout(spec, shape);
     float scale = 1.0f;
     input.scales_for(x, shape, &scale, nullptr);
-    quant::quantize_fp8(x, m * in, layout, &scale, fp8_format(spec), spec.saturate,
+    quant::quantize_fp8(x, m * in, layout, &scale, quant::fp8_format_of(spec.format), spec.saturate,
                         grow(codes, m * in));
-    quant::fp8_gemm(codes.data(), fp8_format(spec), m, in, in, scale, fp8, bias, y, out);
+    quant::fp8_gemm(codes.data(), quant::fp8_format_of(spec.format), m, in, in, scale, fp8, bias, y,
+                    out);
   }
 
   void run_emulated(const float* x, int64_t m, float* y) const {
@@ -174,8 +171,8 @@ LinearOp LinearOp::load(const ModelFile& file, const std::string& name, const Sh
 
   if (gemm_ready_weight(wspec)) {
     if (wspec.is_fp8() && input.enabled() && gemm_ready_fp8_input(input.spec())) {
-      impl->fp8 = quant::Fp8Weight(codes.ptr<const uint8_t>(), fp8_format(wspec), impl->out,
-                                   impl->in, std::move(wscales));
+      impl->fp8 = quant::Fp8Weight(codes.ptr<const uint8_t>(), quant::fp8_format_of(wspec.format),
+                                   impl->out, impl->in, std::move(wscales));
       impl->kind = LinearKind::kFp8;
       impl->description = "fp8 GEMM (bf16 emulation): " + weight_text;
       return LinearOp(std::move(impl));
@@ -195,8 +192,8 @@ LinearOp LinearOp::load(const ModelFile& file, const std::string& name, const Sh
     wzp = read_floats(file, name + ".weight_zero_point", wlayout.count);
   const int64_t n = impl->out * impl->in;
   if (wspec.is_fp8())
-    quant::dequantize_fp8(codes.ptr<const uint8_t>(), n, wlayout, wscales.data(), fp8_format(wspec),
-                          impl->weight_owned.data());
+    quant::dequantize_fp8(codes.ptr<const uint8_t>(), n, wlayout, wscales.data(),
+                          quant::fp8_format_of(wspec.format), impl->weight_owned.data());
   else if (unsigned_codes)
     quant::dequantize_int(codes.ptr<const uint8_t>(), n, wlayout, wscales.data(),
                           wzp.empty() ? nullptr : wzp.data(), wspec.qmin, wspec.qmax,
