@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "framework/parallel/statistics_sync.h"
 #include "ops/quant/range.h"
 #include "ops/quant/scale_rules.h"
 
@@ -56,6 +57,7 @@ void AmaxHistoryObserver::observe(const Tensor& x) {
   const int64_t n = channels();
   std::vector<float> amax(static_cast<size_t>(n));
   quant::abs_max(batch.values(), batch.numel(), batch.layout, amax.data());
+  parallel::sync_statistics_max(amax.data(), n);  // the global batch's amax, on every rank
   // Commit the scale of the history so far, then slide the window by one step.
   const QParams committed = qparams();
   std::memcpy(scale_.data<float>(), committed.scale.data<float>(), n * sizeof(float));

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "framework/parallel/statistics_sync.h"
 #include "framework/tensor/autograd.h"
 #include "ops/quant/dynamic_scales.h"
 
@@ -55,9 +56,15 @@ QParams FakeQuantizer::current_qparams(const Tensor& x) const {
   const Shape shape = layout.scale_shape.empty() ? Shape{1} : layout.scale_shape;
   QParams p{Tensor::empty(shape), Tensor()};
   if (!spec.is_fp8() && !spec.symmetric) p.zero_point = Tensor::empty(shape);
+  // Scales over the whole batch (per tensor or per channel) are the global batch's under data
+  // parallelism; per-token and per-group scales belong to one row, so they stay local.
+  const bool batch_wide = spec.granularity == quant::Granularity::kPerTensor ||
+                          spec.granularity == quant::Granularity::kPerChannel;
+  quant::StatisticsMerge merge;
+  if (batch_wide && parallel::statistics_sync_active()) merge = parallel::sync_statistics_max;
   quant::current_scales(spec, xs.data<float>(), xs.numel(), layout, p.scale.data<float>(),
                         p.zero_point.defined() ? p.zero_point.data<float>() : nullptr,
-                        "fake_quantizer");
+                        "fake_quantizer", merge);
   return p;
 }
 

@@ -46,11 +46,15 @@ void HistogramObserver::observe(const Tensor& x) {
     const auto [old_lo, old_hi] = range();
     lo[0] = std::min(lo[0], old_lo);
     hi[0] = std::max(hi[0], old_hi);
+  }
+  // Across ranks: one range for all (MAX), then the counts of every rank's batch (SUM).
+  sync_ranges(lo, hi);
+  if (has_observed()) {
+    const auto [old_lo, old_hi] = range();
     if (lo[0] != old_lo || hi[0] != old_hi)
       histogram::rebin(counts, bins_, old_lo, old_hi, lo[0], hi[0]);
   }
-  histogram::accumulate(batch.values(), batch.numel(), batch.layout, absolute(), lo.data(),
-                        hi.data(), bins_, counts);
+  accumulate_synced(batch, absolute(), lo, hi, bins_, counts);
   neg_min_val_.data<float>()[0] = -lo[0];
   max_val_.data<float>()[0] = hi[0];
   mark_observed();

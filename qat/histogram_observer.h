@@ -6,8 +6,8 @@
 // calibrating activations is what it is for, and per-channel weights use min-max or MSE.
 //
 // Buffers: histogram {bins}; neg_min_val, max_val {1} (the histogram's range, 0 and amax for |x|);
-// observed. A distributed calibration would sync the range (MAX) before binning and then SUM the
-// histograms; a MAX of histograms means nothing.
+// observed. Under data parallelism the ranks agree on the range (MAX) before binning and then SUM
+// their batch histograms, so every rank holds the histogram of the global batch.
 #include <utility>
 
 #include "qat/observer.h"

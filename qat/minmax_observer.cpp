@@ -20,6 +20,7 @@ void MinMaxObserver::observe(const Tensor& x) {
   const size_t n = static_cast<size_t>(channels());
   std::vector<float> lo, hi;
   finite_min_max(batch, x, lo, hi);
+  sync_ranges(lo, hi);
   float* neg_min = neg_min_val_.data<float>();
   float* max = max_val_.data<float>();
   const bool first = !has_observed();

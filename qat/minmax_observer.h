@@ -5,9 +5,9 @@
 // averaging_constant * (batch - range), per scale.
 //
 // Buffers: neg_min_val (minus the minimum, so a MAX all-reduce gives the global minimum) and
-// max_val, f32 of shape {channels}, -inf before any data; observed. A MAX all-reduce after each
-// step is exact for the moving average too: the update is increasing in the batch statistic, so
-// the largest of the ranks' updates is the update with the global batch statistic.
+// max_val, f32 of shape {channels}, -inf before any data; observed. Under data parallelism the
+// batch's range is MAX-reduced across ranks before it is folded in (Observer::sync_ranges), so
+// the running and the moving-average ranges are those of the global batch on every rank.
 #include <algorithm>
 
 #include "qat/observer.h"

@@ -146,17 +146,21 @@ void MseObserver::observe(const Tensor& x) {
   std::vector<float> lo, hi;
   finite_min_max(batch, x, lo, hi);
   float* counts = histogram_.data<float>();
+  std::vector<std::pair<float, float>> old;
   if (has_observed()) {
-    const std::vector<std::pair<float, float>> old = ranges();
+    old = ranges();
     for (size_t c = 0; c < n; ++c) {
       lo[c] = std::min(lo[c], old[c].first);
       hi[c] = std::max(hi[c], old[c].second);
-      if (lo[c] != old[c].first || hi[c] != old[c].second)
-        histogram::rebin(counts + c * bins_, bins_, old[c].first, old[c].second, lo[c], hi[c]);
     }
   }
-  histogram::accumulate(batch.values(), batch.numel(), batch.layout, false, lo.data(), hi.data(),
-                        bins_, counts);
+  // Across ranks: one range per scale for all (MAX), then every rank's counts (SUM).
+  sync_ranges(lo, hi);
+  for (size_t c = 0; c < old.size(); ++c) {
+    if (lo[c] != old[c].first || hi[c] != old[c].second)
+      histogram::rebin(counts + c * bins_, bins_, old[c].first, old[c].second, lo[c], hi[c]);
+  }
+  accumulate_synced(batch, false, lo, hi, bins_, counts);
   for (size_t c = 0; c < n; ++c) {
     neg_min_val_.data<float>()[c] = -lo[c];
     max_val_.data<float>()[c] = hi[c];

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "framework/parallel/statistics_sync.h"
 #include "ops/quant/range.h"
 #include "ops/quant/scale_rules.h"
 #include "qat/amax_history_observer.h"
 #include "qat/histogram_observer.h"
 #include "qat/minmax_observer.h"
 #include "qat/mse_observer.h"
+#include "qat/observer_histogram.h"
 
 namespace octet::qat {
 
@@ -86,6 +88,35 @@ void Observer::finite_min_max(const Batch& batch, const Tensor& x, std::vector<f
   hi.assign(static_cast<size_t>(channels_), 0.0f);
   quant::min_max(batch.values(), batch.numel(), batch.layout, lo.data(), hi.data());
   require_finite(x, lo, hi);
+}
+
+void Observer::sync_ranges(std::vector<float>& lo, std::vector<float>& hi) {
+  if (!parallel::statistics_sync_active()) return;
+  const size_t n = lo.size();
+  std::vector<float> packed(2 * n);
+  for (size_t c = 0; c < n; ++c) {
+    packed[c] = -lo[c];
+    packed[n + c] = hi[c];
+  }
+  parallel::sync_statistics_max(packed.data(), static_cast<int64_t>(packed.size()));
+  for (size_t c = 0; c < n; ++c) {
+    lo[c] = -packed[c];
+    hi[c] = packed[n + c];
+  }
+}
+
+void Observer::accumulate_synced(const Batch& batch, bool absolute, const std::vector<float>& lo,
+                                 const std::vector<float>& hi, int64_t bins, float* counts) {
+  if (!parallel::statistics_sync_active()) {
+    histogram::accumulate(batch.values(), batch.numel(), batch.layout, absolute, lo.data(),
+                          hi.data(), bins, counts);
+    return;
+  }
+  std::vector<float> local(lo.size() * static_cast<size_t>(bins), 0.0f);
+  histogram::accumulate(batch.values(), batch.numel(), batch.layout, absolute, lo.data(), hi.data(),
+                        bins, local.data());
+  parallel::sync_statistics_sum(local.data(), static_cast<int64_t>(local.size()));
+  for (size_t i = 0; i < local.size(); ++i) counts[i] += local[i];
 }
 
 QParams Observer::qparams_from_ranges(const std::vector<float>& lo, const std::vector<float>& hi,

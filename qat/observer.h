@@ -1,11 +1,11 @@
 #pragma once
 // Observers: from the tensors a model sees (weights, activations) to the scales of a QuantSpec.
 // Each family keeps its statistics in f32 buffers, so they are saved with a checkpoint and loaded
-// by name. The min-max families and the amax history are synchronised across ranks by a MAX
-// all-reduce of every buffer (minimums are stored negated, `neg_min_val`, for that reason); the
-// histogram families are not (see their headers). qparams() is always recomputed from the
-// buffers, so after a sync every rank derives the same scales. The scale rules are
-// ops/quant/scale_rules.h's.
+// by name. Under data parallelism (inside a parallel::StatisticsSyncScope) every family reduces
+// its batch statistics across ranks before folding them in: ranges and amaxes by MAX (minimums
+// travel negated, as `neg_min_val` stores them), histogram counts by SUM over one agreed range.
+// Every rank then holds bitwise-identical buffers, those of the global batch, and derives the same
+// scales. The scale rules are ops/quant/scale_rules.h's.
 //
 // Families (make_observer picks one by ObserverKind; each has its own header):
 //   kMinMax              running min/max per scale                     (minmax_observer.h)
@@ -86,6 +86,15 @@ class Observer : public nn::Module {
   // The batch's per-scale min and max, checked finite as above.
   void finite_min_max(const Batch& batch, const Tensor& x, std::vector<float>& lo,
                       std::vector<float>& hi) const;
+  // Inside a parallel::StatisticsSyncScope: replaces each rank's per-scale range with the range
+  // over all ranks' batches (one MAX all-reduce of [-lo, hi]), so that statistics folded from it
+  // are bitwise identical everywhere. A no-op in one process.
+  static void sync_ranges(std::vector<float>& lo, std::vector<float>& hi);
+  // Adds the batch's histogram over [lo[c], hi[c]] (bins per scale, |x| when `absolute`) to
+  // `counts`; inside a sync scope, every rank's batch histogram (a SUM all-reduce: counts are
+  // integers, exact in f32 below 2^24 per bin and batch).
+  static void accumulate_synced(const Batch& batch, bool absolute, const std::vector<float>& lo,
+                                const std::vector<float>& hi, int64_t bins, float* counts);
   void mark_observed();
 
   // QParams from one clipping range [lo[c], hi[c]] per scale: int_qparams for integer specs,

@@ -1,5 +1,6 @@
 #include "framework/data/batching.h"
 
+#include <algorithm>
 #include <numeric>
 #include <utility>
 
@@ -16,6 +17,15 @@ std::vector<int64_t> shuffled_indices(int64_t n, Generator& gen) {
     std::swap(order[i], order[j]);
   }
   return order;
+}
+
+RankShare rank_share(int64_t begin, int64_t end, int rank, int world) {
+  OCTET_CHECK(world >= 1 && rank >= 0 && rank < world, "rank_share", "rank ", rank,
+              " outside a world of ", world);
+  OCTET_CHECK(end >= begin, "rank_share", "empty range [", begin, ", ", end, ")");
+  const int64_t n = end - begin, base = n / world, extra = n % world;
+  const int64_t first = begin + rank * base + std::min<int64_t>(rank, extra);
+  return {first, first + base + (rank < extra ? 1 : 0)};
 }
 
 }  // namespace octet

@@ -8,6 +8,7 @@
 namespace octet {
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local LeafGradReadyScope::Hook g_leaf_ready;
 
 Tensor accumulate(const Tensor& acc, const Tensor& g) {
   // Out of place on purpose: one gradient tensor may be handed to several inputs (add's rule
@@ -41,11 +42,15 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
+LeafGradReadyScope::LeafGradReadyScope(Hook hook) : previous_(std::move(g_leaf_ready)) {
+  g_leaf_ready = std::move(hook);
+}
+LeafGradReadyScope::~LeafGradReadyScope() { g_leaf_ready = std::move(previous_); }
+
 NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = prev_; }
 
-Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs,
-              BackwardFn rule) {
+Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs, BackwardFn rule) {
   if (!g_grad_enabled) return output;
   bool any = false;
   for (const auto& in : inputs) any = any || (in.defined() && in.requires_grad());
@@ -75,8 +80,8 @@ void run_backward(const Tensor& root, const Tensor& grad) {
   OCTET_CHECK(root.requires_grad(), "backward", "tensor ", root.str(), " does not require grad");
   Tensor g = grad;
   if (!g.defined()) {
-    OCTET_CHECK(root.numel() == 1, "backward", "implicit gradient needs a scalar, got ",
-                root.str(), "; pass grad explicitly");
+    OCTET_CHECK(root.numel() == 1, "backward", "implicit gradient needs a scalar, got ", root.str(),
+                "; pass grad explicitly");
     g = Tensor::ones(root.shape(), root.dtype());
   }
   OCTET_CHECK(g.shape() == root.shape(), "backward", "gradient ", g.str(), " vs tensor ",
@@ -84,15 +89,31 @@ void run_backward(const Tensor& root, const Tensor& grad) {
   NoGradGuard no_grad;
   if (root.is_leaf()) {
     root.impl()->grad = accumulate(root.grad(), g).impl_ptr();
+    if (g_leaf_ready) g_leaf_ready(root);
     return;
   }
   std::shared_ptr<Node> keep_root = root.grad_fn();
   std::unordered_map<Node*, Tensor> grads{{keep_root.get(), g}};
   std::vector<std::shared_ptr<Node>> order = topological_order(keep_root);
+  // With a ready hook: how many edges into each leaf are still to be walked. A leaf is final when
+  // its count reaches zero, whether or not the last node handed it a gradient.
+  std::unordered_map<TensorImpl*, int64_t> pending;
+  if (g_leaf_ready) {
+    for (const auto& node : order)
+      for (const Edge& e : node->edges)
+        if (e.leaf) ++pending[e.leaf.get()];
+  }
+  auto walked = [&](const Edge& e) {
+    if (!g_leaf_ready || !e.leaf) return;
+    if (--pending[e.leaf.get()] == 0) g_leaf_ready(Tensor(e.leaf));
+  };
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = it->get();
     auto found = grads.find(node);
-    if (found == grads.end() || !node->backward) continue;
+    if (found == grads.end() || !node->backward) {
+      for (const Edge& e : node->edges) walked(e);
+      continue;
+    }
     Tensor grad_out = std::move(found->second);
     grads.erase(found);
     NeedsGrad needs(node->edges.size());
@@ -103,7 +124,10 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     for (size_t i = 0; i < in_grads.size(); ++i) {
       const Edge& e = node->edges[i];
       const Tensor& gi = in_grads[i];
-      if (!e.requires_grad || !gi.defined()) continue;
+      if (!e.requires_grad || !gi.defined()) {
+        walked(e);
+        continue;
+      }
       OCTET_CHECK(gi.shape() == e.shape, "backward", node->name, " gave gradient ", gi.str(),
                   " for input ", i, " of shape ", shape_str(e.shape));
       if (e.fn) {
@@ -111,6 +135,7 @@ void run_backward(const Tensor& root, const Tensor& grad) {
       } else {
         Tensor leaf(e.leaf);
         leaf.impl()->grad = accumulate(leaf.grad(), gi).impl_ptr();
+        walked(e);
       }
     }
     // Free the graph behind us: saved tensors go with the rule, edges release producers.

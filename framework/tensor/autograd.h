@@ -17,7 +17,7 @@ using NeedsGrad = std::vector<bool>;
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out, const NeedsGrad&)>;
 
 struct Edge {
-  std::shared_ptr<Node> fn;         // the producer's node, for a non-leaf input
+  std::shared_ptr<Node> fn;          // the producer's node, for a non-leaf input
   std::shared_ptr<TensorImpl> leaf;  // the input itself, for a leaf that requires grad
   Shape shape;                       // for the shape check on the returned gradient
   bool requires_grad = false;
@@ -46,6 +46,22 @@ class NoGradGuard {
 // Connects `output` to `inputs` through `rule` when recording is on and any input requires grad.
 // Rules must not capture `output` itself (a cycle): capture output.detach() instead.
 Tensor record(Tensor output, const char* name, const std::vector<Tensor>& inputs, BackwardFn rule);
+
+// Within its scope (on this thread), backward calls `hook` with each leaf as soon as its gradient
+// is final for that pass: its last contribution has been accumulated. Leaves finish in the order
+// backward reaches them, so data parallelism can reduce a bucket of gradients while the rest of
+// backward still runs. Leaves the pass never reaches are not reported.
+class LeafGradReadyScope {
+ public:
+  using Hook = std::function<void(const Tensor& leaf)>;
+  explicit LeafGradReadyScope(Hook hook);
+  ~LeafGradReadyScope();
+  LeafGradReadyScope(const LeafGradReadyScope&) = delete;
+  LeafGradReadyScope& operator=(const LeafGradReadyScope&) = delete;
+
+ private:
+  Hook previous_;
+};
 
 void run_backward(const Tensor& root, const Tensor& grad);
 

@@ -10,6 +10,7 @@
 #include "framework/functional/softmax.h"
 #include "framework/io/checkpoint.h"
 #include "framework/optim/optimizer.h"
+#include "framework/parallel/statistics_sync.h"
 #include "framework/tensor/autograd.h"
 
 namespace octet::train {
@@ -77,20 +78,25 @@ Tensor normalize_images(const uint8_t* pixels, int64_t n) {
   return out;
 }
 
-double evaluate_accuracy(models::Cnn& model, const Tensor& images, const uint8_t* labels) {
+double evaluate_accuracy(models::Cnn& model, const Tensor& images, const uint8_t* labels,
+                         parallel::Communicator* communicator) {
+  parallel::Communicator& comm = communicator ? *communicator : parallel::world();
   NoGradGuard no_grad;
   model.eval();
   Generator unused(0);
   const int64_t n = images.size(0), chunk = 1000;
+  const RankShare share = rank_share(0, n, comm.rank(), comm.size());
   int64_t correct = 0;
-  for (int64_t b = 0; b < n; b += chunk) {
-    const int64_t e = std::min(n, b + chunk);
+  for (int64_t b = share.begin; b < share.end; b += chunk) {
+    const int64_t e = std::min(share.end, b + chunk);
     Tensor pred = argmax(model.forward(images.slice(0, b, e), unused));
     const int64_t* p = pred.data<int64_t>();
     for (int64_t i = 0; i < e - b; ++i) correct += p[i] == labels[b + i];
   }
   model.train();
-  return static_cast<double>(correct) / static_cast<double>(n);
+  const double total =
+      comm.allreduce_scalar(static_cast<double>(correct), parallel::ReduceOp::kSum);
+  return total / static_cast<double>(n);
 }
 
 CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
@@ -103,37 +109,65 @@ CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
   Tensor train_x = normalize_images(train.images.data(), n_train);
   Tensor test_x = normalize_images(test.images.data(), n_test);
 
-  Generator init_gen(o.seed), data_gen(o.seed + 1), dropout_gen(o.seed + 2);
+  parallel::Communicator& comm = o.communicator ? *o.communicator : parallel::world();
+  OCTET_CHECK(o.batch >= comm.size() * o.accumulation_steps, "train_cnn", "global batch ", o.batch,
+              " is smaller than ", comm.size(), " ranks x ", o.accumulation_steps,
+              " micro-batches");
+  // Every rank draws the same epoch order (data_gen) and initial weights; dropout masks differ
+  // per rank, as the rows they fall on do.
+  Generator init_gen(o.seed), data_gen(o.seed + 1),
+      dropout_gen(o.seed + 2 + 7919 * static_cast<uint64_t>(comm.rank()));
   std::unique_ptr<models::Cnn> owned;
   models::Cnn* model = model_out;
   if (!model) {
     owned = std::make_unique<models::Cnn>(models::CnnConfig{}, init_gen);
     model = owned.get();
   }
+  parallel::DataParallel data_parallel(*model, comm, o.data_parallel);
   optim::AdamW opt(model->named_parameters(), {o.lr, 0.9, 0.999, 1e-8, o.weight_decay, 2});
   const int64_t steps_per_epoch = (n_train + o.batch - 1) / o.batch;
-  const optim::WarmupCosine schedule{o.lr, o.min_lr, o.warmup, o.epochs * steps_per_epoch};
+  const int64_t total_steps = o.epochs * steps_per_epoch;
+  const optim::WarmupCosine schedule{o.lr, o.min_lr, o.warmup, total_steps};
 
   CnnTrainResult result;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     std::vector<int64_t> order = shuffled_indices(n_train, data_gen);
     double loss_sum = 0;
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      Tensor x, y;
-      make_batch(train_x, train.labels.data(), order, s * o.batch,
-                 std::min(n_train, (s + 1) * o.batch), x, y);
+      const int64_t global_begin = s * o.batch, global_end = std::min(n_train, (s + 1) * o.batch);
+      const RankShare share = rank_share(global_begin, global_end, comm.rank(), comm.size());
       if (o.before_step) o.before_step(result.steps);
-      Tensor loss = cross_entropy(model->forward(x, dropout_gen), y);
-      loss.backward();
+      double step_loss = 0;
+      for (int64_t m = 0; m < o.accumulation_steps; ++m) {
+        const RankShare micro = rank_share(share.begin, share.end, static_cast<int>(m),
+                                           static_cast<int>(o.accumulation_steps));
+        Tensor x, y;
+        make_batch(train_x, train.labels.data(), order, micro.begin, micro.end, x, y);
+        Tensor loss;
+        {
+          parallel::StatisticsSyncScope sync(comm);
+          loss = cross_entropy(model->forward(x, dropout_gen), y);
+        }
+        step_loss +=
+            loss.item() * static_cast<double>(micro.size()) / static_cast<double>(share.size());
+        // Each micro-batch's mean loss, weighted so that the sum over micro-batches and the
+        // average over ranks is the mean over the global batch (1 when the shares are equal).
+        const double weight = static_cast<double>(micro.size() * comm.size()) /
+                              static_cast<double>(global_end - global_begin);
+        if (weight != 1.0) loss = mul(loss, weight);
+        data_parallel.backward(loss, m + 1 == o.accumulation_steps);
+      }
       opt.set_lr(schedule.at(result.steps));
       opt.step();
       opt.zero_grad();
       ++result.steps;
-      loss_sum += loss.item();
+      loss_sum += step_loss;
+      if (o.after_step) o.after_step(result.steps, total_steps, step_loss);
     }
-    result.final_train_loss = loss_sum / static_cast<double>(steps_per_epoch);
-    result.test_accuracy = evaluate_accuracy(*model, test_x, test.labels.data());
-    if (o.log) {
+    result.final_train_loss = comm.allreduce_scalar(loss_sum / static_cast<double>(steps_per_epoch),
+                                                    parallel::ReduceOp::kAvg);
+    result.test_accuracy = evaluate_accuracy(*model, test_x, test.labels.data(), &comm);
+    if (o.log && comm.is_root()) {
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::ostringstream os;

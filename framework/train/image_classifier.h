@@ -5,6 +5,8 @@
 #include <string>
 
 #include "framework/models/cnn.h"
+#include "framework/parallel/communicator.h"
+#include "framework/parallel/data_parallel.h"
 
 namespace octet::train {
 
@@ -20,6 +22,18 @@ struct CnnTrainOptions {
   std::function<void(const std::string&)> log;  // progress lines, may be empty
   // Called with the global step number before each training step (QAT schedules), may be empty.
   std::function<void(int64_t)> before_step;
+  // Data parallelism: `batch` is the global batch, each rank of `communicator` (null: the
+  // process's parallel::world()) trains on its share of it (data/batching.h's rank_share) and
+  // DataParallel averages the gradients, so N ranks train the model one process would. Logs come
+  // from rank 0 only; every rank returns the same result.
+  parallel::Communicator* communicator = nullptr;
+  parallel::DataParallelOptions data_parallel;
+  // Micro-batches per optimizer step: each rank's share is split this many ways and gradients
+  // are reduced once, after the last (same step, less memory).
+  int64_t accumulation_steps = 1;
+  // Called on every rank after each optimizer step with the number of steps done, the steps the
+  // run will take and this rank's training loss of the step (progress bars); may be empty.
+  std::function<void(int64_t step, int64_t total, double loss)> after_step;
 };
 
 struct CnnTrainResult {
@@ -34,8 +48,11 @@ CnnTrainResult train_cnn(const CnnTrainOptions& options, models::Cnn* model = nu
 
 // Images [N, 28, 28] u8 -> normalised f32 [N, 1, 28, 28] (Fashion-MNIST mean and std).
 Tensor normalize_images(const uint8_t* pixels, int64_t n);
-// Accuracy of `model` (put in eval mode) on normalised images and u8 labels.
-double evaluate_accuracy(models::Cnn& model, const Tensor& images, const uint8_t* labels);
+// Accuracy of `model` (put in eval mode) on normalised images and u8 labels. With a
+// communicator of several ranks, each evaluates its share of the images and the counts are
+// summed, so every rank returns the accuracy on all of them.
+double evaluate_accuracy(models::Cnn& model, const Tensor& images, const uint8_t* labels,
+                         parallel::Communicator* communicator = nullptr);
 
 // Checkpoints that say what they hold: the CNN's architecture as checkpoint metadata ("arch" =
 // "cnn", "model.channels1", "model.channels2", "model.hidden", "model.classes",

@@ -1,6 +1,9 @@
 #include "framework/train/language_model.h"
 
+#include "framework/data/batching.h"
+#include "framework/functional/arithmetic.h"
 #include "framework/io/checkpoint.h"
+#include "framework/parallel/statistics_sync.h"
 #include "framework/tensor/autograd.h"
 
 namespace octet::train {
@@ -54,52 +57,86 @@ LmTrainer::LmTrainer(const LmTrainOptions& o, std::shared_ptr<const TextDataset>
       text_(std::move(text)),
       init_gen_(o.seed),
       data_gen_(o.seed + 1),
-      dropout_gen_(o.seed + 2),
-      schedule_{o.lr, o.min_lr, o.warmup, o.steps} {
+      schedule_{o.lr, o.min_lr, o.warmup, o.steps},
+      comm_(o.communicator ? o.communicator : &parallel::world()) {
+  OCTET_CHECK(o.batch >= comm_->size() * o.accumulation_steps, "lm", "global batch ", o.batch,
+              " is smaller than ", comm_->size(), " ranks x ", o.accumulation_steps,
+              " micro-batches");
+  // Dropout masks differ per rank, as the rows they fall on do; rank 0 keeps the one-process seed.
+  dropout_gen_ = Generator(o.seed + 2 + 7919 * static_cast<uint64_t>(comm_->rank()));
   model_ = make_language_model(o.arch, o.model, init_gen_);
   if (o.prepare_model) o.prepare_model(*model_);
+  data_parallel_ = std::make_unique<parallel::DataParallel>(*model_, *comm_, o.data_parallel);
   optimizer_ = std::make_unique<optim::AdamW>(
       model_->named_parameters(), optim::AdamWOptions{o.lr, 0.9, 0.95, 1e-8, o.weight_decay, 2});
 }
 
 double LmTrainer::step() {
+  // Every rank draws the whole global batch (the same windows, from the same generator state)
+  // and trains on its share of the rows.
   std::vector<int64_t> x, y;
   text_->sample(Split::kTrain, o_.batch, o_.model.block, data_gen_, x, y);
-  const Shape shape{o_.batch, o_.model.block};
-  Tensor tokens = Tensor::from_vector(x, shape), targets = Tensor::from_vector(y, shape);
-  Tensor loss = models::lm_loss(model_->forward(tokens, dropout_gen_), targets);
-  loss.backward();
+  const RankShare share = rank_share(0, o_.batch, comm_->rank(), comm_->size());
+  const int64_t block = o_.model.block;
+  double step_loss = 0;
+  for (int64_t m = 0; m < o_.accumulation_steps; ++m) {
+    const RankShare micro = rank_share(share.begin, share.end, static_cast<int>(m),
+                                       static_cast<int>(o_.accumulation_steps));
+    const Shape shape{micro.size(), block};
+    auto rows = [&](const std::vector<int64_t>& v) {
+      return Tensor::from_vector(
+          std::vector<int64_t>(v.begin() + micro.begin * block, v.begin() + micro.end * block),
+          shape);
+    };
+    Tensor loss;
+    {
+      parallel::StatisticsSyncScope sync(*comm_);
+      loss = models::lm_loss(model_->forward(rows(x), dropout_gen_), rows(y));
+    }
+    step_loss +=
+        loss.item() * static_cast<double>(micro.size()) / static_cast<double>(share.size());
+    // Weighted so that summing micro-batches and averaging ranks gives the global batch's mean.
+    const double weight =
+        static_cast<double>(micro.size() * comm_->size()) / static_cast<double>(o_.batch);
+    if (weight != 1.0) loss = mul(loss, weight);
+    data_parallel_->backward(loss, m + 1 == o_.accumulation_steps);
+  }
   if (o_.clip > 0) optim::clip_grad_norm(model_->parameters(), o_.clip);
   optimizer_->set_lr(schedule_.at(step_));
   optimizer_->step();
   optimizer_->zero_grad();
   ++step_;
-  return loss.item();
+  return step_loss;
 }
 
 double LmTrainer::validation_loss() {
   NoGradGuard no_grad;
   model_->eval();
   const auto windows = text_->eval_windows(Split::kValidation, o_.model.block, o_.eval_windows);
+  const RankShare share =
+      rank_share(0, static_cast<int64_t>(windows.size()), comm_->rank(), comm_->size());
   double total = 0;
-  int64_t count = 0;
   const int64_t chunk = 16;
-  for (size_t b = 0; b < windows.size(); b += chunk) {
+  for (int64_t b = share.begin; b < share.end; b += chunk) {
     std::vector<TextWindow> part(windows.begin() + b,
-                                 windows.begin() + std::min(windows.size(), b + chunk));
+                                 windows.begin() + std::min(share.end, b + chunk));
     std::vector<int64_t> x, y;
     text_->gather(part, x, y);
     const Shape shape{static_cast<int64_t>(part.size()), o_.model.block};
     Tensor loss = models::lm_loss(model_->forward(Tensor::from_vector(x, shape), dropout_gen_),
                                   Tensor::from_vector(y, shape));
     total += loss.item() * static_cast<double>(part.size());
-    count += static_cast<int64_t>(part.size());
   }
   model_->train();
-  return total / static_cast<double>(count);
+  total = comm_->allreduce_scalar(total, parallel::ReduceOp::kSum);
+  return total / static_cast<double>(windows.size());
 }
 
 void LmTrainer::save(const std::string& path) {
+  if (!comm_->is_root()) {
+    comm_->barrier();
+    return;
+  }
   io::TrainingState state{model_.get(),
                           optimizer_.get(),
                           {{"data", &data_gen_}, {"dropout", &dropout_gen_}},
@@ -107,6 +144,7 @@ void LmTrainer::save(const std::string& path) {
                           {}};
   state.metadata = lm_architecture_metadata(o_.arch, o_.model);
   io::save_checkpoint(path, state);
+  comm_->barrier();
 }
 
 void LmTrainer::load(const std::string& path) {

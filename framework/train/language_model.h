@@ -9,6 +9,8 @@
 #include "framework/data/text.h"
 #include "framework/models/gpt.h"
 #include "framework/optim/optimizer.h"
+#include "framework/parallel/communicator.h"
+#include "framework/parallel/data_parallel.h"
 
 namespace octet::train {
 
@@ -24,6 +26,12 @@ struct LmTrainOptions {
   // Called on the freshly built model before the optimizer collects its parameters (QAT's
   // prepare swaps layers and may add learned scales here). May be empty.
   std::function<void(nn::Module&)> prepare_model;
+  // Data parallelism: `batch` is the global batch; each rank of `communicator` (null: the
+  // process's parallel::world()) trains on its share of the rows every rank draws alike, and
+  // DataParallel averages the gradients, so N ranks train the model one process would.
+  parallel::Communicator* communicator = nullptr;
+  parallel::DataParallelOptions data_parallel;
+  int64_t accumulation_steps = 1;  // micro-batches per optimizer step, reduced once
 };
 
 class LmTrainer {
@@ -31,12 +39,15 @@ class LmTrainer {
   // `text` is shared so several trainers (tests) need not reload it.
   LmTrainer(const LmTrainOptions& options, std::shared_ptr<const TextDataset> text);
 
-  // Runs one optimisation step (forward, backward, clip, schedule, AdamW); returns its loss.
+  // Runs one optimisation step (forward, backward, clip, schedule, AdamW); returns this rank's
+  // loss (the global batch's in one process).
   double step();
-  // Mean loss in nats/byte over the fixed validation windows (eval mode, no grad).
+  // Mean loss in nats/byte over the fixed validation windows (eval mode, no grad); with several
+  // ranks each scores a share of the windows and every rank returns the mean over all of them.
   double validation_loss();
   int64_t steps_done() const { return step_; }
 
+  // Collective: rank 0 writes the checkpoint, the others wait until it exists.
   void save(const std::string& path);
   void load(const std::string& path);
   // Starts from a checkpoint's weights with this trainer's fresh optimizer and step 0 (QAT
@@ -57,6 +68,8 @@ class LmTrainer {
   std::unique_ptr<optim::AdamW> optimizer_;
   optim::WarmupCosine schedule_;
   int64_t step_ = 0;
+  parallel::Communicator* comm_;
+  std::unique_ptr<parallel::DataParallel> data_parallel_;
 };
 
 // Checkpoints that say what they hold: LmTrainer::save writes the model's architecture as

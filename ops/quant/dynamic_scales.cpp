@@ -8,10 +8,12 @@
 namespace octet::quant {
 
 void current_scales(const QuantSpec& spec, const float* x, int64_t n, const ScaleLayout& layout,
-                    float* scales, float* zero_points, const char* where) {
+                    float* scales, float* zero_points, const char* where,
+                    const StatisticsMerge& merge_max) {
   if (spec.is_fp8()) {
     std::vector<float> amax(layout.count);
     abs_max(x, n, layout, amax.data());
+    if (merge_max) merge_max(amax.data(), layout.count);
     for (int64_t c = 0; c < layout.count; ++c) scales[c] = fp8_scale(spec, amax[c], 1.0f);
     if (zero_points)
       for (int64_t c = 0; c < layout.count; ++c) zero_points[c] = 0.0f;
@@ -19,6 +21,18 @@ void current_scales(const QuantSpec& spec, const float* x, int64_t n, const Scal
   }
   std::vector<float> lo(layout.count), hi(layout.count);
   min_max(x, n, layout, lo.data(), hi.data());
+  if (merge_max) {
+    std::vector<float> packed(2 * layout.count);
+    for (int64_t c = 0; c < layout.count; ++c) {
+      packed[c] = -lo[c];
+      packed[layout.count + c] = hi[c];
+    }
+    merge_max(packed.data(), 2 * layout.count);
+    for (int64_t c = 0; c < layout.count; ++c) {
+      lo[c] = -packed[c];
+      hi[c] = packed[layout.count + c];
+    }
+  }
   for (int64_t c = 0; c < layout.count; ++c) {
     const IntQParams q = int_qparams(spec, lo[c], hi[c], where);
     scales[c] = q.scale;

@@ -3,6 +3,7 @@
 // quantization in the runtime and current scaling in fake-quant both use, so the deployed model
 // and the training model derive the same scale from the same activations.
 #include <cstdint>
+#include <functional>
 
 #include "ops/quant/quant_spec.h"
 
@@ -13,7 +14,13 @@ namespace octet::quant {
 // symmetric specs give 0); FP8 specs get amax -> fp8_scale with 1 as the previous scale, so an
 // all-zero run keeps scale 1 (any scale represents zeros exactly). Throws naming `where` on
 // non-finite integer ranges.
+//
+// `merge_max`, when given, sees the per-scale statistics before the rule turns them into scales
+// (amax for FP8; -min then max, 2 * count values, for integers) and may replace them by larger
+// ones: data parallelism all-reduces them (MAX) so every rank derives the global batch's scales.
+using StatisticsMerge = std::function<void(float* values, int64_t count)>;
 void current_scales(const QuantSpec& spec, const float* x, int64_t n, const ScaleLayout& layout,
-                    float* scales, float* zero_points, const char* where);
+                    float* scales, float* zero_points, const char* where,
+                    const StatisticsMerge& merge_max = {});
 
 }  // namespace octet::quant
