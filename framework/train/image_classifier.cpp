@@ -162,7 +162,9 @@ CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
       opt.zero_grad();
       ++result.steps;
       loss_sum += step_loss;
-      if (o.after_step) o.after_step(result.steps, total_steps, step_loss);
+      if (o.after_step)
+        o.after_step({result.steps, total_steps, step_loss, schedule.at(result.steps - 1),
+                      global_end - global_begin});
     }
     result.final_train_loss = comm.allreduce_scalar(loss_sum / static_cast<double>(steps_per_epoch),
                                                     parallel::ReduceOp::kAvg);

@@ -10,6 +10,15 @@
 
 namespace octet::train {
 
+// What a training loop reports after each optimizer step.
+struct StepReport {
+  int64_t step = 0;   // steps done, 1-based
+  int64_t total = 0;  // steps the run will take
+  double loss = 0;    // this rank's training loss of the step
+  double lr = 0;      // the learning rate the step used
+  int64_t items = 0;  // samples (or tokens) of the global batch
+};
+
 struct CnnTrainOptions {
   int64_t epochs = 3;
   int64_t batch = 128;
@@ -31,9 +40,8 @@ struct CnnTrainOptions {
   // Micro-batches per optimizer step: each rank's share is split this many ways and gradients
   // are reduced once, after the last (same step, less memory).
   int64_t accumulation_steps = 1;
-  // Called on every rank after each optimizer step with the number of steps done, the steps the
-  // run will take and this rank's training loss of the step (progress bars); may be empty.
-  std::function<void(int64_t step, int64_t total, double loss)> after_step;
+  // Called on every rank after each optimizer step (progress bars, metrics logs); may be empty.
+  std::function<void(const StepReport&)> after_step;
 };
 
 struct CnnTrainResult {

@@ -46,6 +46,8 @@ class LmTrainer {
   // ranks each scores a share of the windows and every rank returns the mean over all of them.
   double validation_loss();
   int64_t steps_done() const { return step_; }
+  // The learning rate the last step used (the schedule's value at its step).
+  double last_lr() const { return schedule_.at(step_ > 0 ? step_ - 1 : 0); }
 
   // Collective: rank 0 writes the checkpoint, the others wait until it exists.
   void save(const std::string& path);

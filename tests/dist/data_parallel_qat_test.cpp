@@ -55,7 +55,7 @@ CnnRun train_cnn_qat(parallel::Communicator& comm, const std::string& scheme) {
     qat::prepare(model, qc);
   }
   CnnRun run;
-  o.after_step = [&](int64_t, int64_t, double) {
+  o.after_step = [&](const train::StepReport&) {
     run.buffers_differing += testing::differing_across_ranks(model.named_buffers(), comm);
   };
   run.steps = train::train_cnn(o, &model).steps;
