@@ -8,6 +8,7 @@
 
 #include "framework/data/fashion_mnist.h"
 #include "framework/data/text.h"
+#include "framework/io/checkpoint.h"
 #include "framework/train/image_classifier.h"
 #include "ops/cpu/gemm.h"
 #include "qat/cnn_experiment.h"
@@ -19,6 +20,8 @@
 #include "runtime/loaded_model.h"
 #include "tools/commands/compare_commands.h"
 #include "tools/commands/compare_report.h"
+#include "tools/commands/compare_settings.h"
+#include "tools/commands/recipe_runs.h"
 
 namespace octet::tools {
 namespace {
@@ -41,13 +44,7 @@ std::string join(const std::vector<std::string>& names) {
 
 // ---- shared options -------------------------------------------------------------------------
 
-struct Common {
-  std::vector<std::string> schemes;
-  std::vector<std::string> qat_schemes = {"w8a8", "fp8_e4m3"};
-  std::string out_dir;
-};
-
-void add_common(CLI::App* cmd, Common& c, int64_t& qat_steps, int64_t& calibration_batches) {
+void add_common(CLI::App* cmd, CompareCommon& c, int64_t& qat_steps, int64_t& calibration_batches) {
   cmd->add_option("--schemes", c.schemes, "PTQ schemes (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();
@@ -63,7 +60,7 @@ void add_common(CLI::App* cmd, Common& c, int64_t& qat_steps, int64_t& calibrati
 }
 
 // Unknown names fail before any training. Splits off the outlier-aware PTQ methods.
-std::vector<std::string> check_schemes(const Common& c, std::vector<std::string>& outlier) {
+std::vector<std::string> check_schemes(const CompareCommon& c, std::vector<std::string>& outlier) {
   std::vector<std::string> named;
   for (const std::string& s : c.schemes) {
     if (contains(kOutlierMethods, s)) {
@@ -141,7 +138,7 @@ std::string timing_note() {
 }
 
 // The schemes along the chart's x axis: PTQ order, then QAT-only ones, then the outlier methods.
-std::vector<std::string> categories(std::vector<std::string> schemes, const Common& c,
+std::vector<std::string> categories(std::vector<std::string> schemes, const CompareCommon& c,
                                     const std::vector<std::string>& outlier) {
   for (const std::string& q : c.qat_schemes)
     if (!contains(schemes, q)) schemes.push_back(q);
@@ -153,14 +150,30 @@ void log_line(const std::string& line) { std::cout << line << std::endl; }
 
 // ---- compare cnn ------------------------------------------------------------------------------
 
-struct CnnSettings {
-  Common common{qat::scheme_names(), {"w8a8", "fp8_e4m3"}, "compare-cnn"};
-  int64_t epochs = 3, train_limit = 0, eval_batch = 256;
-  uint64_t seed = 1;
-  qat::CnnQuantOptions experiment;
-};
+// The FP32 model: loaded from s.checkpoint, else trained (and saved to s.save if set). Returns
+// the line the report says about it.
+std::string fp32_cnn(const CnnCompareSettings& s, models::Cnn& model) {
+  if (!s.checkpoint.empty()) {
+    io::load_model_weights(s.checkpoint, model);
+    return "FP32: checkpoint " + s.checkpoint + ".";
+  }
+  train::CnnTrainOptions base = s.base;
+  base.data_dir = s.experiment.data_dir;
+  base.log = log_line;
+  const train::CnnTrainResult trained = train::train_cnn(base, &model);
+  if (!s.save.empty()) {
+    train::save_cnn_checkpoint(s.save, model);
+    log_line("FP32 checkpoint written to " + s.save);
+  }
+  return "FP32: " + std::to_string(base.epochs) + " epochs" +
+         (base.train_limit > 0 ? " on the first " + std::to_string(base.train_limit) + " images"
+                               : "") +
+         ", seed " + std::to_string(base.seed) + " (" + fixed(trained.seconds, 1) + " s).";
+}
 
-int run_cnn(const CnnSettings& s) {
+}  // namespace
+
+int run_compare_cnn(const CnnCompareSettings& s) {
   std::vector<std::string> outlier;
   const std::vector<std::string> schemes = check_schemes(s.common, outlier);
   const std::string& dir = s.common.out_dir;
@@ -169,15 +182,9 @@ int run_cnn(const CnnSettings& s) {
       load_fashion_mnist(e.data_dir.empty() ? kFashionMnistDir : e.data_dir, false);
   const Tensor images = train::normalize_images(test.images.data(), test.n);
 
-  train::CnnTrainOptions base;
-  base.epochs = s.epochs;
-  base.train_limit = s.train_limit;
-  base.seed = s.seed;
-  base.data_dir = e.data_dir;
-  base.log = log_line;
-  Generator init(s.seed);
-  models::Cnn model(models::CnnConfig{}, init);
-  const train::CnnTrainResult trained = train::train_cnn(base, &model);
+  Generator init(s.base.seed);
+  models::Cnn model(s.model, init);
+  const std::string fp32_note = fp32_cnn(s, model);
 
   Report r;
   r.task = "cnn";
@@ -212,9 +219,7 @@ int run_cnn(const CnnSettings& s) {
   r.title = "octet compare cnn: Fashion-MNIST CNN, FP32 " + fixed(100.0 * r.rows[0].runtime, 2) +
             "% test accuracy";
   r.notes = {
-      "FP32: " + std::to_string(s.epochs) + " epochs" +
-          (s.train_limit > 0 ? " on the first " + std::to_string(s.train_limit) + " images" : "") +
-          ", seed " + std::to_string(s.seed) + " (" + fixed(trained.seconds, 1) + " s).",
+      fp32_note,
       "PTQ (" + join(schemes) + "): calibrated on " + std::to_string(e.calibration_batches) +
           " batches of " + std::to_string(e.batch) + " training images. QAT (" +
           join(s.common.qat_schemes) +
@@ -231,16 +236,10 @@ int run_cnn(const CnnSettings& s) {
 
 // ---- compare lm -------------------------------------------------------------------------------
 
-struct LmSettings {
-  Common common{qat::scheme_names(), {"w8a8", "fp8_e4m3"}, "compare-lm"};
-  qat::LmQuantOptions experiment;
-  int64_t train_steps = 600, tokens = 80, eval_batch = 16;
-  double train_lr = 2e-3;
-  std::string prompt = "And God said";
-};
+namespace {
 
 // The checkpoint to start from: the given one, or a model trained here and saved into `dir`.
-std::string fp32_checkpoint(const LmSettings& s, std::shared_ptr<const TextDataset> text) {
+std::string fp32_checkpoint(const LmCompareSettings& s, std::shared_ptr<const TextDataset> text) {
   if (!s.experiment.checkpoint.empty()) return s.experiment.checkpoint;
   train::LmTrainOptions t = s.experiment.model;
   t.steps = s.train_steps;
@@ -263,7 +262,9 @@ std::string fp32_checkpoint(const LmSettings& s, std::shared_ptr<const TextDatas
   return path;
 }
 
-int run_lm(const LmSettings& s) {
+}  // namespace
+
+int run_compare_lm(const LmCompareSettings& s) {
   std::vector<std::string> outlier;
   const std::vector<std::string> schemes = check_schemes(s.common, outlier);
   const std::string& dir = s.common.out_dir;
@@ -335,25 +336,27 @@ int run_lm(const LmSettings& s) {
   return 0;
 }
 
-}  // namespace
-
 std::function<int()> add_compare_command(CLI::App& app) {
   CLI::App* compare = app.add_subcommand(
       "compare",
-      "FP32 vs every PTQ scheme vs QAT, exported and run by octet's runtime: table+chart");
-  compare->require_subcommand(1);
+      "FP32 vs every PTQ scheme vs QAT, exported and run by octet's runtime: table+chart "
+      "(--recipe R, or cnn / lm with flags)");
+  compare->require_subcommand(0, 1);
+  auto recipe = std::make_shared<RecipeArgs>();
+  add_recipe_options(compare, *recipe);
 
-  auto cnn = std::make_shared<CnnSettings>();
+  auto cnn = std::make_shared<CnnCompareSettings>();
   CLI::App* c = compare->add_subcommand("cnn", "the Fashion-MNIST CNN (trained here)");
   add_common(c, cnn->common, cnn->experiment.finetune_steps, cnn->experiment.calibration_batches);
-  c->add_option("--epochs", cnn->epochs, "FP32 training epochs")->capture_default_str();
-  c->add_option("--train-limit", cnn->train_limit, "FP32 training on the first N images (0: all)");
-  c->add_option("--seed", cnn->seed, "FP32 seed")->capture_default_str();
+  c->add_option("--epochs", cnn->base.epochs, "FP32 training epochs")->capture_default_str();
+  c->add_option("--train-limit", cnn->base.train_limit,
+                "FP32 training on the first N images (0: all)");
+  c->add_option("--seed", cnn->base.seed, "FP32 seed")->capture_default_str();
   c->add_option("--qat-lr", cnn->experiment.finetune_lr, "fine-tuning lr")->capture_default_str();
   c->add_option("--eval-batch", cnn->eval_batch, "runtime batch")->capture_default_str();
   c->add_option("--data", cnn->experiment.data_dir, "Fashion-MNIST directory");
 
-  auto lm = std::make_shared<LmSettings>();
+  auto lm = std::make_shared<LmCompareSettings>();
   lm->common.schemes.insert(lm->common.schemes.end(), kOutlierMethods.begin(),
                             kOutlierMethods.end());
   qat::LmQuantOptions& e = lm->experiment;
@@ -380,10 +383,12 @@ std::function<int()> add_compare_command(CLI::App& app) {
   l->add_option("--prompt", lm->prompt, "generation prompt")->capture_default_str();
   l->add_option("--tokens", lm->tokens, "bytes generated per model")->capture_default_str();
 
-  return [c, l, cnn, lm]() {
-    if (*c) return run_cnn(*cnn);
-    if (*l) return run_lm(*lm);
-    return -1;
+  return [compare, c, l, cnn, lm, recipe]() {
+    if (!*compare) return -1;
+    require_recipe_or_subcommand(*compare, *recipe);
+    if (*c) return run_compare_cnn(*cnn);
+    if (*l) return run_compare_lm(*lm);
+    return run_compare_recipe(load_recipe(recipe->path, recipe->sets));
   };
 }
 

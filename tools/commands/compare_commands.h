@@ -7,6 +7,8 @@
 // runtime speed-up and file size per scheme) and prints the table; lm also prints a greedy
 // continuation per exported model. Fails (after writing the files) when a runtime metric
 // disagrees with its fake-quant model beyond 0.1 accuracy point or 1e-3 relative loss.
+// `octet compare --recipe R [--set key=value]...` runs the same from a recipe, cnn or lm by its
+// model (recipe_runs.h); compare_settings.h holds what either way fills in.
 #include <CLI/CLI.hpp>
 #include <functional>
 

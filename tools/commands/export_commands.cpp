@@ -1,5 +1,7 @@
 #include "tools/commands/export_commands.h"
 
+#include <google/protobuf/text_format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +21,8 @@
 #include "qat/smoothquant.h"
 #include "runtime/loaded_model.h"
 #include "tools/commands/export_check.h"
+#include "tools/commands/recipe_mapping.h"
+#include "tools/commands/recipe_runs.h"
 
 namespace octet::tools {
 namespace {
@@ -46,6 +50,13 @@ struct Settings {
   // Architecture overrides; empty / 0 / -1: as the checkpoint says.
   std::string arch;
   int64_t dim = 0, layers = 0, heads = 0, block = 0, mlp_hidden = -1;
+  // From --recipe (apply_recipe): the recipe and its text for the provenance, the QatConfig of
+  // a scheme (empty: qat::scheme_config's), the QAT observer freeze step (< 0: frozen by
+  // calibration) and warm-up (< 0: min(20, qat_steps / 10)).
+  RecipeArgs recipe;
+  std::string recipe_text;
+  std::function<qat::QatConfig(const std::string&)> quant_config;
+  int64_t freeze_observers_at_step = -1, warmup = -1;
 };
 
 // What the model is, from the checkpoint's metadata and the flags.
@@ -108,7 +119,19 @@ void prepare_for(const Settings& s, nn::Module& model) {
     return;
   }
   qat::QatConfig config;
-  config.layers = qat::scheme_config(s.scheme == "smoothquant" ? "w8a8" : s.scheme);
+  if (s.quant_config)
+    config = s.quant_config(s.scheme);
+  else
+    config.layers = qat::scheme_config(s.scheme == "smoothquant" ? "w8a8" : s.scheme);
+  // A skip pattern that matches nothing is a typo, not a choice (lm_head: the CNN has none).
+  const nn::NamedTensors params = model.named_parameters();
+  for (const std::string& pattern : config.skip) {
+    const bool found = std::any_of(params.begin(), params.end(), [&](const auto& p) {
+      return p.first.find(pattern) != std::string::npos;
+    });
+    OCTET_CHECK(found || pattern == "lm_head", s.command, "skip pattern '", pattern,
+                "' matches no layer of the model");
+  }
   qat::prepare(model, s.f32_tables ? config : qat::with_int8_embeddings_and_head(config));
 }
 
@@ -130,7 +153,9 @@ proto::Provenance provenance(const Settings& s, const std::string& calibration) 
          << " --out " << s.out << " --calibration-batches " << s.calibration_batches;
   if (s.qat_steps > 0) recipe << " --qat-steps " << s.qat_steps << " --lr " << s.lr;
   if (s.scheme == "llm_int8") recipe << " --threshold " << s.threshold;
-  p.set_recipe(recipe.str());
+  p.set_recipe(s.recipe_text.empty()
+                   ? recipe.str()
+                   : recipe.str() + " --recipe " + s.recipe.path + "\n" + s.recipe_text);
   p.set_calibration(s.scheme == "fp32" ? "none" : calibration);
   return p;
 }
@@ -203,6 +228,9 @@ int run_cnn(const Settings& s, const ModelSpec& spec) {
     o.seed = s.seed;
     o.test_limit = 1;  // evaluated below on the whole test set
     o.data_dir = s.data_dir;
+    const qat::QatSchedule schedule{0, s.freeze_observers_at_step};
+    if (s.freeze_observers_at_step >= 0)
+      o.before_step = [&](int64_t step) { schedule.apply(model, step); };
     const train::CnnTrainResult r = train::train_cnn(o, &model);
     std::printf("qat %s: test accuracy %.2f%% after %lld steps (%.1f s)\n", s.scheme.c_str(),
                 accuracy(model), static_cast<long long>(r.steps), r.seconds);
@@ -230,7 +258,7 @@ int run_lm(const Settings& s, const ModelSpec& spec) {
   o.steps = std::max<int64_t>(1, s.qat_steps);
   o.lr = s.lr;
   o.min_lr = s.lr * 0.1;
-  o.warmup = std::min<int64_t>(20, s.qat_steps / 10);
+  o.warmup = s.warmup >= 0 ? s.warmup : std::min<int64_t>(20, s.qat_steps / 10);
   o.seed = s.seed;
   o.eval_windows = s.eval_windows;
 
@@ -262,7 +290,11 @@ int run_lm(const Settings& s, const ModelSpec& spec) {
   }
   if (s.qat_steps > 0) {
     double loss = 0;
-    while (trainer.steps_done() < s.qat_steps) loss = trainer.step();
+    const qat::QatSchedule schedule{0, s.freeze_observers_at_step};
+    while (trainer.steps_done() < s.qat_steps) {
+      if (s.freeze_observers_at_step >= 0) schedule.apply(trainer.model(), trainer.steps_done());
+      loss = trainer.step();
+    }
     std::printf("qat %s: validation loss %.4f nats/byte after %lld steps (last train loss %.4f)\n",
                 s.scheme.c_str(), trainer.validation_loss(), static_cast<long long>(s.qat_steps),
                 loss);
@@ -282,6 +314,41 @@ int run_lm(const Settings& s, const ModelSpec& spec) {
     return compare_decoder(trainer.model(), *deployed.decoder(), x.data(), windows, o.model.block);
   });
   return 0;
+}
+
+// With --recipe, the recipe gives every setting the command line does not; then the settings
+// both ways must have.
+void apply_recipe(Settings& s, const CLI::App& cmd) {
+  auto unset = [&](const char* flag) { return cmd.count(flag) == 0; };
+  if (!s.recipe.path.empty()) {
+    const LoadedRecipe r = load_recipe(s.recipe.path, s.recipe.sets);
+    const proto::Recipe& p = r.proto();
+    const proto::Recipe::Quantization& q = p.quantization();
+    if (unset("--checkpoint")) s.checkpoint = p.checkpoint().path();
+    if (unset("--calibration-batches") && q.has_calibration_batches())
+      s.calibration_batches = q.calibration_batches();
+    if (unset("--batch") && p.schedule().has_batch()) s.batch = p.schedule().batch();
+    if (unset("--threshold") && q.has_llm_int8_threshold()) s.threshold = q.llm_int8_threshold();
+    if (unset("--seed") && q.has_seed()) s.seed = q.seed();
+    if (unset("--data") && p.data().fashion_mnist().has_dir())
+      s.data_dir = p.data().fashion_mnist().dir();
+    if (unset("--eval-windows") && p.eval().has_windows()) s.eval_windows = p.eval().windows();
+    if (unset("--f32-tables") && q.has_f32_tables()) s.f32_tables = q.f32_tables();
+    if (s.command == "export" && unset("--qat-steps") && q.has_finetune_steps())
+      s.qat_steps = q.finetune_steps();
+    if (s.command == "export" && unset("--lr") && q.has_finetune_lr()) s.lr = q.finetune_lr();
+    if (q.has_finetune_warmup()) s.warmup = q.finetune_warmup();
+    s.quant_config = [r](const std::string& scheme) { return qat_config(r, scheme); };
+    s.freeze_observers_at_step = freeze_observers_at_step(r);
+    google::protobuf::TextFormat::PrintToString(p, &s.recipe_text);
+  } else if (!s.recipe.sets.empty()) {
+    throw UsageError(s.command, "--set overrides a recipe field, and there is no --recipe");
+  }
+  if (s.checkpoint.empty())
+    throw UsageError(s.command, "--checkpoint is required (or --recipe with checkpoint.path)");
+  if (s.command == "export" && unset("--qat-steps") && s.qat_steps <= 0)
+    throw UsageError(s.command,
+                     "--qat-steps is required (or --recipe with quantization.finetune_steps)");
 }
 
 int run(Settings s) {
@@ -307,8 +374,9 @@ int run(Settings s) {
 CLI::App* add_common(CLI::App& app, const std::string& name, const std::string& help, Settings& s) {
   s.command = name;
   CLI::App* cmd = app.add_subcommand(name, help);
-  cmd->add_option("--checkpoint", s.checkpoint, "the FP32 checkpoint (octet train ... --save)")
-      ->required();
+  cmd->add_option("--checkpoint", s.checkpoint,
+                  "the FP32 checkpoint (octet train ... --save; or the recipe's checkpoint.path)");
+  add_recipe_options(cmd, s.recipe);
   cmd->add_option("--scheme", s.scheme, "fp32, a qat scheme, llm_int8 or smoothquant")->required();
   cmd->add_option("--out", s.out, "the .qmodel to write")->required();
   cmd->add_option("--calibration-batches", s.calibration_batches, "calibration batches")
@@ -346,7 +414,11 @@ std::function<int()> add_ptq_command(CLI::App& app) {
   auto s = std::make_shared<Settings>();
   CLI::App* cmd = add_common(
       app, "ptq", "post-training quantization: checkpoint -> calibrated, checked .qmodel", *s);
-  return [cmd, s]() { return *cmd ? run(*s) : -1; };
+  return [cmd, s]() {
+    if (!*cmd) return -1;
+    apply_recipe(*s, *cmd);
+    return run(*s);
+  };
 }
 
 std::function<int()> add_export_command(CLI::App& app) {
@@ -354,9 +426,14 @@ std::function<int()> add_export_command(CLI::App& app) {
   CLI::App* cmd =
       add_common(app, "export",
                  "quantization-aware fine-tuning: checkpoint -> QAT-trained, checked .qmodel", *s);
-  cmd->add_option("--qat-steps", s->qat_steps, "fine-tuning steps with fake-quant on")->required();
+  cmd->add_option("--qat-steps", s->qat_steps,
+                  "fine-tuning steps with fake-quant on (or the recipe's finetune_steps)");
   cmd->add_option("--lr", s->lr, "fine-tuning learning rate (0: 5e-4 cnn, 3e-4 lm)");
-  return [cmd, s]() { return *cmd ? run(*s) : -1; };
+  return [cmd, s]() {
+    if (!*cmd) return -1;
+    apply_recipe(*s, *cmd);
+    return run(*s);
+  };
 }
 
 }  // namespace octet::tools

@@ -7,6 +7,9 @@
 //                                      <= 1e-3 and arg-max agreement >= 99.9%, else it fails
 //   sanity against FP32                runtime vs the same model with fake-quant off: a collapsed
 //                                      export fails naming the first layer whose error exploded
+// With --recipe R [--set key=value]..., the recipe gives every setting no flag gives: the
+// checkpoint (checkpoint.path), calibration, batch, fine-tuning, and the QatConfig of the scheme
+// (quantization.skip, quantization.fp8, the observer freeze step during QAT).
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>

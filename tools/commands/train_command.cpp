@@ -1,0 +1,112 @@
+#include "tools/commands/train_command.h"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "framework/data/text.h"
+#include "framework/train/language_model.h"
+#include "tools/commands/recipe_runs.h"
+
+namespace octet::tools {
+namespace {
+
+void log_line(const std::string& s) { std::cout << s << std::endl; }
+
+}  // namespace
+
+int train_cnn_run(train::CnnTrainOptions o, const models::CnnConfig& config,
+                  const std::string& save) {
+  o.log = log_line;
+  Generator init(o.seed);
+  models::Cnn model(config, init);
+  auto r = train::train_cnn(o, &model);
+  std::printf("fashion-mnist cnn: test accuracy %.2f%% after %lld epochs (%lld steps) in %.1f s\n",
+              100.0 * r.test_accuracy, static_cast<long long>(o.epochs),
+              static_cast<long long>(r.steps), r.seconds);
+  if (!save.empty()) {
+    train::save_cnn_checkpoint(save, model);
+    std::printf("checkpoint written to %s\n", save.c_str());
+  }
+  return 0;
+}
+
+int train_lm_run(const LmTrainRun& run, const std::string& resume) {
+  const train::LmTrainOptions& o = run.options;
+  auto text = std::make_shared<const TextDataset>(load_kjv_text());
+  train::LmTrainer trainer(o, text);
+  if (!resume.empty()) trainer.load(resume);
+  std::printf("%s: %lld parameters, %lld steps of %lld x %lld bytes\n", o.arch.c_str(),
+              static_cast<long long>(trainer.model().num_parameters()),
+              static_cast<long long>(o.steps), static_cast<long long>(o.batch),
+              static_cast<long long>(o.model.block));
+  const auto t0 = std::chrono::steady_clock::now();
+  double loss = 0;
+  while (trainer.steps_done() < o.steps) {
+    loss = trainer.step();
+    const int64_t s = trainer.steps_done();
+    if ((run.eval_every > 0 && s % run.eval_every == 0) || s == o.steps) {
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("step %5lld  train loss %.4f  val loss %.4f nats/byte  (%.1f s)\n",
+                  static_cast<long long>(s), loss, trainer.validation_loss(), secs);
+      std::fflush(stdout);
+    }
+    if (run.save_every > 0 && s % run.save_every == 0 && s < o.steps) trainer.save(run.save);
+  }
+  if (!run.save.empty()) {
+    trainer.save(run.save);
+    std::printf("checkpoint written to %s\n", run.save.c_str());
+  }
+  return 0;
+}
+
+std::function<int()> add_train_command(CLI::App& app) {
+  CLI::App* train = app.add_subcommand(
+      "train", "train a model from scratch in FP32 (--recipe R, or cnn / lm with flags)");
+  train->require_subcommand(0, 1);
+  auto recipe = std::make_shared<RecipeArgs>();
+  add_recipe_options(train, *recipe);
+  auto resume = std::make_shared<std::string>();
+  train->add_option("--resume", *resume, "with --recipe: continue a language model's checkpoint");
+
+  auto cnn = std::make_shared<train::CnnTrainOptions>();
+  auto cnn_save = std::make_shared<std::string>();
+  CLI::App* cnn_cmd = train->add_subcommand("cnn", "the Fashion-MNIST CNN");
+  cnn_cmd->add_option("--epochs", cnn->epochs, "epochs")->capture_default_str();
+  cnn_cmd->add_option("--batch", cnn->batch, "batch size")->capture_default_str();
+  cnn_cmd->add_option("--lr", cnn->lr, "peak learning rate (AdamW)")->capture_default_str();
+  cnn_cmd->add_option("--seed", cnn->seed, "random seed")->capture_default_str();
+  cnn_cmd->add_option("--data", cnn->data_dir, "Fashion-MNIST directory");
+  cnn_cmd->add_option("--save", *cnn_save, "write a checkpoint here at the end");
+
+  auto lm = std::make_shared<LmTrainRun>();
+  auto lm_resume = std::make_shared<std::string>();
+  train::LmTrainOptions& o = lm->options;
+  CLI::App* lm_cmd = train->add_subcommand("lm", "a byte-level language model on the KJV text");
+  lm_cmd->add_option("--arch", o.arch, "gpt or llama")->capture_default_str();
+  lm_cmd->add_option("--steps", o.steps, "optimizer steps")->capture_default_str();
+  lm_cmd->add_option("--batch", o.batch, "sequences per step")->capture_default_str();
+  lm_cmd->add_option("--block", o.model.block, "context length")->capture_default_str();
+  lm_cmd->add_option("--layers", o.model.layers, "transformer blocks")->capture_default_str();
+  lm_cmd->add_option("--heads", o.model.heads, "attention heads")->capture_default_str();
+  lm_cmd->add_option("--dim", o.model.dim, "model width")->capture_default_str();
+  lm_cmd->add_option("--lr", o.lr, "peak learning rate")->capture_default_str();
+  lm_cmd->add_option("--warmup", o.warmup, "warm-up steps")->capture_default_str();
+  lm_cmd->add_option("--seed", o.seed, "random seed")->capture_default_str();
+  lm_cmd->add_option("--eval-every", lm->eval_every, "steps between validation passes")
+      ->capture_default_str();
+  lm_cmd->add_option("--save", lm->save, "write a checkpoint here at the end");
+  lm_cmd->add_option("--resume", *lm_resume, "continue from this checkpoint");
+
+  return [=]() {
+    if (!*train) return -1;
+    require_recipe_or_subcommand(*train, *recipe);
+    if (*cnn_cmd) return train_cnn_run(*cnn, models::CnnConfig{}, *cnn_save);
+    if (*lm_cmd) return train_lm_run(*lm, *lm_resume);
+    return run_train_recipe(load_recipe(recipe->path, recipe->sets), *resume);
+  };
+}
+
+}  // namespace octet::tools
