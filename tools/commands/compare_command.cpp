@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "framework/data/fashion_mnist.h"
 #include "framework/data/text.h"
 #include "framework/io/checkpoint.h"
+#include "framework/parallel/communicator.h"
 #include "framework/train/image_classifier.h"
 #include "ops/cpu/gemm.h"
 #include "qat/cnn_experiment.h"
@@ -22,6 +24,7 @@
 #include "tools/commands/compare_report.h"
 #include "tools/commands/compare_settings.h"
 #include "tools/commands/recipe_runs.h"
+#include "tools/commands/training_monitor.h"
 
 namespace octet::tools {
 namespace {
@@ -148,6 +151,18 @@ std::vector<std::string> categories(std::vector<std::string> schemes, const Comp
 
 void log_line(const std::string& line) { std::cout << line << std::endl; }
 
+// Under mpirun the ranks train together; what follows the experiment (the report, the runtime's
+// speed) is rank 0's alone: the others return, and rank 0 takes the node's cores for the timing,
+// so its numbers mean what they mean in one process. True on the rank that goes on.
+bool rank_zero_alone() {
+  parallel::Communicator& world = parallel::world();
+  if (world.size() == 1) return true;
+  if (!world.is_root()) return false;
+  cpu::set_num_threads(
+      std::max(cpu::num_threads(), static_cast<int>(std::thread::hardware_concurrency())));
+  return true;
+}
+
 // ---- compare cnn ------------------------------------------------------------------------------
 
 // The FP32 model: loaded from s.checkpoint, else trained (and saved to s.save if set). Returns
@@ -160,8 +175,12 @@ std::string fp32_cnn(const CnnCompareSettings& s, models::Cnn& model) {
   train::CnnTrainOptions base = s.base;
   base.data_dir = s.experiment.data_dir;
   base.log = log_line;
+  TrainingMonitor monitor("fp32", "samples/s", s.common.out_dir);
+  base.after_step = [&](const train::StepReport& step) { monitor.on_step(step); };
   const train::CnnTrainResult trained = train::train_cnn(base, &model);
-  if (!s.save.empty()) {
+  monitor.finish();
+  monitor.record({{"test_accuracy", trained.test_accuracy}, {"seconds", trained.seconds}});
+  if (!s.save.empty() && parallel::world().is_root()) {
     train::save_cnn_checkpoint(s.save, model);
     log_line("FP32 checkpoint written to " + s.save);
   }
@@ -195,6 +214,7 @@ int run_compare_cnn(const CnnCompareSettings& s) {
   o.qat_schemes = s.common.qat_schemes;
   o.log = log_line;
   o.on_model = [&](const std::string& method, const std::string& scheme, models::Cnn& m) {
+    if (!parallel::world().is_root()) return;
     Row row = export_row(m, qat::describe_model(m), method, scheme, dir);
     const auto deployed = runtime::LoadedModel::open(row.file);
     const runtime::CnnRuntime& cnn = *deployed->cnn();
@@ -204,8 +224,9 @@ int run_compare_cnn(const CnnCompareSettings& s) {
     log_line("  runtime " + row.file + ": accuracy " + fixed(100.0 * c.accuracy, 2) + "%");
     r.rows.push_back(row);
   };
-  attach(r.rows, qat::compare_cnn_quantization(model, o),
-         [](const qat::CnnQuantRow& row) { return row.accuracy; });
+  const std::vector<qat::CnnQuantRow> experiment = qat::compare_cnn_quantization(model, o);
+  if (!rank_zero_alone()) return 0;
+  attach(r.rows, experiment, [](const qat::CnnQuantRow& row) { return row.accuracy; });
   const int64_t timed = std::min(test.n, kTimedBatches * s.eval_batch);
   std::vector<float> logits;
   measure_speed(r.rows, s.eval_batch, [&](const runtime::LoadedModel& m) {
@@ -288,6 +309,7 @@ int run_compare_lm(const LmCompareSettings& s) {
   o.ptq_methods = outlier;
   o.log = log_line;
   o.on_model = [&](const std::string& method, const std::string& scheme, models::LanguageModel& m) {
+    if (!parallel::world().is_root()) return;
     proto::QModel description = qat::describe_model(m);
     description.mutable_provenance()->set_source_checkpoint(o.checkpoint);
     Row row = export_row(m, description, method, scheme, dir);
@@ -303,8 +325,9 @@ int run_compare_lm(const LmCompareSettings& s) {
     log_line("  runtime " + row.file + ": loss " + fixed(e.loss, 4) + " nats/byte");
     r.rows.push_back(row);
   };
-  attach(r.rows, qat::compare_lm_quantization(text, o),
-         [](const qat::LmQuantRow& row) { return row.val_loss; });
+  const std::vector<qat::LmQuantRow> experiment = qat::compare_lm_quantization(text, o);
+  if (!rank_zero_alone()) return 0;
+  attach(r.rows, experiment, [](const qat::LmQuantRow& row) { return row.val_loss; });
   const int64_t timed = std::min(windows, kTimedBatches * s.eval_batch);
   measure_speed(r.rows, s.eval_batch * block, [&](const runtime::LoadedModel& m) {
     const runtime::LanguageModelResult e = runtime::evaluate_language_model(

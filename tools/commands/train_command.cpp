@@ -2,63 +2,94 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "framework/data/text.h"
+#include "framework/parallel/communicator.h"
 #include "framework/train/language_model.h"
+#include "ops/cpu/gemm.h"
 #include "tools/commands/recipe_runs.h"
+#include "tools/commands/training_monitor.h"
 
 namespace octet::tools {
 namespace {
 
 void log_line(const std::string& s) { std::cout << s << std::endl; }
 
+std::string run_directory(const std::string& run_dir, const std::string& save) {
+  if (!run_dir.empty() || save.empty()) return run_dir;
+  const std::filesystem::path parent = std::filesystem::path(save).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+std::string world_note() {
+  const parallel::Communicator& w = parallel::world();
+  if (w.size() == 1) return "";
+  return " (" + std::to_string(w.size()) + " ranks x " + std::to_string(cpu::num_threads()) +
+         " threads, " + w.backend() + ")";
+}
+
 }  // namespace
 
 int train_cnn_run(train::CnnTrainOptions o, const models::CnnConfig& config,
-                  const std::string& save) {
+                  const std::string& save, const std::string& run_dir) {
   o.log = log_line;
+  TrainingMonitor monitor("train cnn", "samples/s", run_directory(run_dir, save));
+  o.after_step = [&](const train::StepReport& s) { monitor.on_step(s); };
   Generator init(o.seed);
   models::Cnn model(config, init);
   auto r = train::train_cnn(o, &model);
-  std::printf("fashion-mnist cnn: test accuracy %.2f%% after %lld epochs (%lld steps) in %.1f s\n",
-              100.0 * r.test_accuracy, static_cast<long long>(o.epochs),
-              static_cast<long long>(r.steps), r.seconds);
-  if (!save.empty()) {
+  monitor.finish();
+  monitor.record({{"test_accuracy", r.test_accuracy}, {"seconds", r.seconds}});
+  std::printf(
+      "fashion-mnist cnn: test accuracy %.2f%% after %lld epochs (%lld steps) in %.1f s%s\n",
+      100.0 * r.test_accuracy, static_cast<long long>(o.epochs), static_cast<long long>(r.steps),
+      r.seconds, world_note().c_str());
+  if (!save.empty() && parallel::world().is_root()) {
     train::save_cnn_checkpoint(save, model);
     std::printf("checkpoint written to %s\n", save.c_str());
   }
+  if (!monitor.metrics_path().empty())
+    std::printf("metrics in %s\n", monitor.metrics_path().c_str());
   return 0;
 }
 
-int train_lm_run(const LmTrainRun& run, const std::string& resume) {
+int train_lm_run(const LmTrainRun& run, const std::string& resume, const std::string& run_dir) {
   const train::LmTrainOptions& o = run.options;
   auto text = std::make_shared<const TextDataset>(load_kjv_text());
   train::LmTrainer trainer(o, text);
   if (!resume.empty()) trainer.load(resume);
-  std::printf("%s: %lld parameters, %lld steps of %lld x %lld bytes\n", o.arch.c_str(),
+  std::printf("%s: %lld parameters, %lld steps of %lld x %lld bytes%s\n", o.arch.c_str(),
               static_cast<long long>(trainer.model().num_parameters()),
               static_cast<long long>(o.steps), static_cast<long long>(o.batch),
-              static_cast<long long>(o.model.block));
+              static_cast<long long>(o.model.block), world_note().c_str());
+  TrainingMonitor monitor("train " + o.arch, "tokens/s", run_directory(run_dir, run.save));
   const auto t0 = std::chrono::steady_clock::now();
   double loss = 0;
   while (trainer.steps_done() < o.steps) {
     loss = trainer.step();
     const int64_t s = trainer.steps_done();
+    monitor.on_step({s, o.steps, loss, trainer.last_lr(), o.batch * o.model.block});
     if ((run.eval_every > 0 && s % run.eval_every == 0) || s == o.steps) {
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double val = trainer.validation_loss();
+      monitor.record({{"step", s}, {"val_loss", val}});
       std::printf("step %5lld  train loss %.4f  val loss %.4f nats/byte  (%.1f s)\n",
-                  static_cast<long long>(s), loss, trainer.validation_loss(), secs);
+                  static_cast<long long>(s), loss, val, secs);
       std::fflush(stdout);
     }
     if (run.save_every > 0 && s % run.save_every == 0 && s < o.steps) trainer.save(run.save);
   }
+  monitor.finish();
   if (!run.save.empty()) {
     trainer.save(run.save);
     std::printf("checkpoint written to %s\n", run.save.c_str());
   }
+  if (!monitor.metrics_path().empty())
+    std::printf("metrics in %s\n", monitor.metrics_path().c_str());
   return 0;
 }
 
@@ -70,6 +101,9 @@ std::function<int()> add_train_command(CLI::App& app) {
   add_recipe_options(train, *recipe);
   auto resume = std::make_shared<std::string>();
   train->add_option("--resume", *resume, "with --recipe: continue a language model's checkpoint");
+  auto run_dir = std::make_shared<std::string>();
+  train->add_option("--run-dir", *run_dir,
+                    "write metrics.jsonl here (default: beside the checkpoint, if any)");
 
   auto cnn = std::make_shared<train::CnnTrainOptions>();
   auto cnn_save = std::make_shared<std::string>();
@@ -103,8 +137,8 @@ std::function<int()> add_train_command(CLI::App& app) {
   return [=]() {
     if (!*train) return -1;
     require_recipe_or_subcommand(*train, *recipe);
-    if (*cnn_cmd) return train_cnn_run(*cnn, models::CnnConfig{}, *cnn_save);
-    if (*lm_cmd) return train_lm_run(*lm, *lm_resume);
+    if (*cnn_cmd) return train_cnn_run(*cnn, models::CnnConfig{}, *cnn_save, *run_dir);
+    if (*lm_cmd) return train_lm_run(*lm, *lm_resume, *run_dir);
     return run_train_recipe(load_recipe(recipe->path, recipe->sets), *resume);
   };
 }

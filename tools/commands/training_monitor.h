@@ -1,0 +1,35 @@
+#pragma once
+// What a user watches while a model trains: a progress bar (ETA, throughput, loss) and, when the
+// run has a directory, one JSON line per step in <run_dir>/metrics.jsonl. Both on rank 0 only,
+// whatever the number of ranks; other ranks keep their monitor silent.
+#include <memory>
+#include <string>
+
+#include "framework/train/image_classifier.h"
+#include "tools/commands/metrics_log.h"
+#include "tools/commands/progress.h"
+
+namespace octet::tools {
+
+class TrainingMonitor {
+ public:
+  // `phase` labels the bar and each JSON line ("train cnn", "fp32"); `unit` is "samples/s" or
+  // "tokens/s"; `run_dir` empty: no metrics file.
+  TrainingMonitor(std::string phase, std::string unit, const std::string& run_dir);
+
+  // After each optimizer step (CnnTrainOptions::after_step, or a loop's own call).
+  void on_step(const train::StepReport& step);
+  // A record that is not a step (final accuracy, validation loss), tagged with the phase.
+  void record(JsonFields fields);
+  void finish();
+
+  const std::string& metrics_path() const;
+
+ private:
+  std::string phase_, unit_;
+  bool root_;
+  std::unique_ptr<ProgressBar> bar_;
+  std::unique_ptr<MetricsLog> log_;
+};
+
+}  // namespace octet::tools
