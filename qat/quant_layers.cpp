@@ -3,6 +3,7 @@
 #include "framework/functional/conv.h"
 #include "framework/functional/linear.h"
 #include "framework/functional/norm.h"
+#include "framework/parallel/statistics_sync.h"
 
 namespace octet::qat {
 namespace {
@@ -25,6 +26,13 @@ int64_t input_scale_count(const char* layer, const TensorQuantConfig& c, int64_t
   return c.spec.granularity == Granularity::kPerChannel ? channels : 1;
 }
 
+// Weights are identical on every rank (data parallelism broadcasts them and applies the same
+// averaged gradients), so their statistics need no cross-rank reduction.
+Tensor fake_quant_weight(FakeQuantizer& quantizer, const Tensor& weight) {
+  parallel::LocalStatisticsScope local;
+  return quantizer.forward(weight);
+}
+
 }  // namespace
 
 QuantLinear::QuantLinear(const nn::Linear& source, const LayerQuantConfig& config)
@@ -42,7 +50,8 @@ QuantLinear::QuantLinear(const nn::Linear& source, const LayerQuantConfig& confi
 }
 
 Tensor QuantLinear::forward(const Tensor& x) {
-  return linear(quantizes_input() ? input_fq_->forward(x) : x, weight_fq_->forward(weight_), bias_);
+  return linear(quantizes_input() ? input_fq_->forward(x) : x,
+                fake_quant_weight(*weight_fq_, weight_), bias_);
 }
 
 QuantConv2d::QuantConv2d(const nn::Conv2d& source, const LayerQuantConfig& config)
@@ -63,8 +72,8 @@ QuantConv2d::QuantConv2d(const nn::Conv2d& source, const LayerQuantConfig& confi
 }
 
 Tensor QuantConv2d::forward(const Tensor& x) {
-  return conv2d(quantizes_input() ? input_fq_->forward(x) : x, weight_fq_->forward(weight_), bias_,
-                stride_, padding_);
+  return conv2d(quantizes_input() ? input_fq_->forward(x) : x,
+                fake_quant_weight(*weight_fq_, weight_), bias_, stride_, padding_);
 }
 
 QuantEmbedding::QuantEmbedding(const nn::Embedding& source, const TensorQuantConfig& weight)
@@ -75,7 +84,7 @@ QuantEmbedding::QuantEmbedding(const nn::Embedding& source, const TensorQuantCon
 }
 
 Tensor QuantEmbedding::forward(const Tensor& indices) {
-  return embedding(indices, weight_fq_->forward(weight_));
+  return embedding(indices, fake_quant_weight(*weight_fq_, weight_));
 }
 
 TensorQuantConfig int8_rows_config() {

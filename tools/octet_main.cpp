@@ -27,6 +27,11 @@ int main(int argc, char** argv) {
   app.add_option(
       "--threads", threads,
       "CPU threads per rank (default: the node's cores / its ranks, or OMP_NUM_THREADS)");
+  std::string backend = "auto";
+  app.add_option("--backend", backend,
+                 "collectives under mpirun: auto (MPI), mpi, or nccl (one GPU per local rank)")
+      ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
+      ->capture_default_str();
 
   std::vector<std::function<int()>> distributed_commands, rank_zero_commands;
   distributed_commands.push_back(octet::tools::add_train_command(app));
@@ -57,7 +62,7 @@ int main(int argc, char** argv) {
   }
   // Failures while running reach run_guarded, which names the rank and aborts a job of several.
   return octet::distributed::run_guarded([&]() -> int {
-    octet::parallel::Communicator& world = *octet::distributed::init_world(threads);
+    octet::parallel::Communicator& world = *octet::distributed::init_world(threads, backend);
     if (!world.is_root()) std::freopen("/dev/null", "w", stdout);  // rank 0 reports
     try {
       for (const auto& run : distributed_commands)

@@ -24,6 +24,10 @@ StatisticsSyncScope::StatisticsSyncScope(Communicator& communicator) : previous_
 
 StatisticsSyncScope::~StatisticsSyncScope() { g_sync = previous_; }
 
+LocalStatisticsScope::LocalStatisticsScope() : previous_(g_sync) { g_sync = nullptr; }
+
+LocalStatisticsScope::~LocalStatisticsScope() { g_sync = previous_; }
+
 void sync_statistics_max(float* values, int64_t n) { sync(values, n, ReduceOp::kMax); }
 void sync_statistics_sum(float* values, int64_t n) { sync(values, n, ReduceOp::kSum); }
 bool statistics_sync_active() { return g_sync != nullptr && g_sync->size() > 1; }

@@ -27,6 +27,20 @@ class StatisticsSyncScope {
   Communicator* previous_;
 };
 
+// Statistics of tensors every rank holds bit for bit (the weights: broadcast at the start, then
+// updated by the same averaged gradients) need no reduction; within this scope they stay local,
+// which saves the ranks a collective (and a wait for each other) per weight quantizer and step.
+class LocalStatisticsScope {
+ public:
+  LocalStatisticsScope();
+  ~LocalStatisticsScope();
+  LocalStatisticsScope(const LocalStatisticsScope&) = delete;
+  LocalStatisticsScope& operator=(const LocalStatisticsScope&) = delete;
+
+ private:
+  Communicator* previous_;
+};
+
 // Replaces values[0, n) with their maximum over the ranks of the open scope; a no-op outside a
 // scope or in a world of one. Minimums are synchronised as maximums of their negations.
 void sync_statistics_max(float* values, int64_t n);
