@@ -2,35 +2,21 @@
 // data-parallel (each rank a share of the global batch), rank 0 alone prints, saves and writes
 // metrics.jsonl, and a usage error still exits 2 from every rank.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
+#include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "../support/mpirun_job.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Job {
-  int exit_code = -1;
-  std::string output;
-};
-
-Job run(const std::string& args) {
-  const std::string cmd = "timeout 240 " OCTET_MPIEXEC " -np 2 --oversubscribe " OCTET_TEST_BIN_DIR
-                          "/../bin/octet " +
-                          args + " 2>&1";
-  Job j;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return j;
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), buf.size(), pipe)) j.output += buf.data();
-  const int status = pclose(pipe);
-  j.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return j;
+octet::testing::JobResult run(const std::string& args) {
+  return octet::testing::run_mpirun_job(OCTET_TEST_BIN_DIR "/../bin/octet " + args);
 }
 
 int count(const std::string& text, const std::string& what) {
@@ -43,10 +29,11 @@ TEST(CliJob, TwoRanksTrainTheCnnFromTheDemoRecipe) {
   const fs::path dir = fs::temp_directory_path() / ("octet_cli_job_" + std::to_string(getpid()));
   fs::remove_all(dir);
   const std::string recipe = std::string(OCTET_SOURCE_DIR) + "/recipes/fashion_mnist_cnn.textproto";
-  const Job j = run("train --recipe " + recipe +
-                    " --set data.fashion_mnist.train_limit=2048 --set schedule.epochs=1"
-                    " --set checkpoint.path=" +
-                    (dir / "cnn.ckpt").string());
+  const octet::testing::JobResult j =
+      run("train --recipe " + recipe +
+          " --set data.fashion_mnist.train_limit=2048 --set schedule.epochs=1"
+          " --set checkpoint.path=" +
+          (dir / "cnn.ckpt").string());
   std::printf("%s", j.output.c_str());
   ASSERT_EQ(j.exit_code, 0);
   EXPECT_EQ(count(j.output, "fashion-mnist cnn: test accuracy"), 1) << "only rank 0 reports";
@@ -61,7 +48,7 @@ TEST(CliJob, TwoRanksTrainTheCnnFromTheDemoRecipe) {
 }
 
 TEST(CliJob, AUsageErrorExitsTwo) {
-  const Job j = run("train --recipe /nonexistent.textproto");
+  const octet::testing::JobResult j = run("train --recipe /nonexistent.textproto");
   EXPECT_EQ(j.exit_code, 2) << j.output;
 }
 
