@@ -201,9 +201,11 @@ int run_compare_cnn(const CnnCompareSettings& s) {
       load_fashion_mnist(e.data_dir.empty() ? kFashionMnistDir : e.data_dir, false);
   const Tensor images = train::normalize_images(test.images.data(), test.n);
 
+  const std::string world = describe_world();
   Generator init(s.base.seed);
   models::Cnn model(s.model, init);
-  const std::string fp32_note = fp32_cnn(s, model);
+  const std::string fp32_note =
+      fp32_cnn(s, model) + (world.empty() ? "" : " Training data-parallel: " + world + ".");
 
   Report r;
   r.task = "cnn";

@@ -9,7 +9,6 @@
 #include "framework/data/text.h"
 #include "framework/parallel/communicator.h"
 #include "framework/train/language_model.h"
-#include "ops/cpu/gemm.h"
 #include "tools/commands/recipe_runs.h"
 #include "tools/commands/training_monitor.h"
 
@@ -25,10 +24,8 @@ std::string run_directory(const std::string& run_dir, const std::string& save) {
 }
 
 std::string world_note() {
-  const parallel::Communicator& w = parallel::world();
-  if (w.size() == 1) return "";
-  return " (" + std::to_string(w.size()) + " ranks x " + std::to_string(cpu::num_threads()) +
-         " threads, " + w.backend() + ")";
+  const std::string world = describe_world();
+  return world.empty() ? "" : " (" + world + ")";
 }
 
 }  // namespace

@@ -1,8 +1,16 @@
 #include "tools/commands/training_monitor.h"
 
 #include "framework/parallel/communicator.h"
+#include "ops/cpu/gemm.h"
 
 namespace octet::tools {
+
+std::string describe_world() {
+  const parallel::Communicator& w = parallel::world();
+  if (w.size() == 1) return "";
+  return std::to_string(w.size()) + " ranks x " + std::to_string(cpu::num_threads()) +
+         " threads, " + w.backend();
+}
 
 TrainingMonitor::TrainingMonitor(std::string phase, std::string unit, const std::string& run_dir)
     : phase_(std::move(phase)), unit_(std::move(unit)), root_(parallel::world().is_root()) {

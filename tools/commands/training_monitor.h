@@ -11,6 +11,9 @@
 
 namespace octet::tools {
 
+// "2 ranks x 1 threads, mpi" for a job of several ranks; "" in one process.
+std::string describe_world();
+
 class TrainingMonitor {
  public:
   // `phase` labels the bar and each JSON line ("train cnn", "fp32"); `unit` is "samples/s" or
