@@ -12,6 +12,8 @@
 
 #include "framework/models/cnn.h"
 #include "framework/train/image_classifier.h"
+#include "qat/experiment_config.h"
+#include "qat/prepare.h"
 
 namespace octet::qat {
 
@@ -25,6 +27,19 @@ struct CnnQuantOptions {
   // The schemes that also get a QAT row; unset: every one of `schemes` (PTQ and QAT each).
   std::optional<std::vector<std::string>> qat_schemes;
   std::string data_dir;  // empty: Debian's dataset-fashion-mnist
+  // The PTQ and QAT rows' QatConfig per scheme (skip list, FP8 scaling, ...); empty:
+  // QatConfig{scheme_config(scheme)}. Its skip patterns must each match a layer.
+  QatConfigFor config_for;
+  // Applied before each QAT fine-tuning step (e.g. freeze_observers_at_step: observers watch
+  // that many steps, then freeze); unset: they observe throughout, fake-quant on from step 0.
+  // The fp32_finetune control has no quantizers, so it is the same either way.
+  std::optional<QatSchedule> qat_schedule;
+  // > 0: every row is scored on the first test_limit test images only (quick tests); 0: all.
+  int64_t test_limit = 0;
+  // > 0: the test set is scored in forwards of this many images, as the runtime's chunks are
+  // (a per-tensor current input scale depends on the batch it is taken over); 0: 1000 at a time
+  // (train::evaluate_accuracy's chunks).
+  int64_t eval_batch = 0;
   std::function<void(const std::string&)> log;
   // Sees each row's finished model (method and scheme as in its row) after the row is measured
   // and before the model is discarded, so callers can export or probe it; may be empty.

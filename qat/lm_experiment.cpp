@@ -24,6 +24,12 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
     if (std::find(all_schemes.begin(), all_schemes.end(), scheme) == all_schemes.end())
       all_schemes.push_back(scheme);
   for (const std::string& scheme : all_schemes) scheme_config(scheme);  // fail early on a typo
+  if (o.config_for) {  // and on a skip pattern that names no layer, before any training
+    Generator unused(0);
+    const auto probe = train::make_language_model(o.model.arch, o.model.model, unused);
+    for (const std::string& scheme : all_schemes)
+      experiment_config(o.config_for, scheme, *probe, "qat lm");
+  }
   auto contains = [](const std::vector<std::string>& names, const std::string& name) {
     return std::find(names.begin(), names.end(), name) != names.end();
   };
@@ -52,10 +58,8 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
     t.warmup = o.finetune_warmup;
     t.seed = o.seed;
     if (!scheme.empty()) {
-      t.prepare_model = [scheme](nn::Module& m) {
-        QatConfig config;
-        config.layers = scheme_config(scheme);
-        prepare(m, config);
+      t.prepare_model = [scheme, config_for = o.config_for](nn::Module& m) {
+        prepare(m, experiment_config(config_for, scheme, m, "qat lm"));
       };
     }
     auto trainer = std::make_unique<train::LmTrainer>(t, text);
@@ -78,7 +82,10 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
     if (o.on_model) o.on_model(method, scheme, trainer.model());
   };
   auto fine_tune = [&](train::LmTrainer& trainer) {
-    while (trainer.steps_done() < o.finetune_steps) trainer.step();
+    while (trainer.steps_done() < o.finetune_steps) {
+      if (o.qat_schedule) o.qat_schedule->apply(trainer.model(), trainer.steps_done());
+      trainer.step();
+    }
   };
 
   auto t0 = std::chrono::steady_clock::now();
@@ -109,13 +116,11 @@ std::vector<LmQuantRow> compare_lm_quantization(std::shared_ptr<const TextDatase
     auto ptq = make_trainer("");
     auto forward = [&](int64_t) { ptq->forward_training_batch(); };
     if (method == "llm_int8") {
-      prepare_llm_int8(ptq->model());
+      prepare_llm_int8(ptq->model(), o.llm_int8_threshold);
     } else {
       ptq->model().eval();  // statistics without dropout, as calibrate() takes them
       smooth_quant(ptq->model(), smooth_groups(ptq->model()), forward, o.calibration_batches);
-      QatConfig config;
-      config.layers = scheme_config("w8a8");
-      prepare(ptq->model(), config);
+      prepare(ptq->model(), experiment_config(o.config_for, "w8a8", ptq->model(), "qat lm"));
     }
     calibrate(ptq->model(), o.calibration_batches, forward);
     add("ptq", method, *ptq, t0);

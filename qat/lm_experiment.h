@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "framework/train/language_model.h"
+#include "qat/experiment_config.h"
+#include "qat/llm_int8.h"
+#include "qat/prepare.h"
 
 namespace octet::qat {
 
@@ -32,6 +35,14 @@ struct LmQuantOptions {
   // PTQ-only methods for outlier-heavy models: "llm_int8" (outlier columns in FP32, the rest
   // int8 per token / per channel) and "smoothquant" (alpha 0.5 folded into the norms, then w8a8).
   std::vector<std::string> ptq_methods;
+  // The PTQ and QAT rows' QatConfig per scheme (skip list, FP8 scaling, int8 tables, ...), and
+  // the smoothquant row's, asked for as "w8a8"; empty: QatConfig{scheme_config(scheme)}. Its
+  // skip patterns must each match a layer.
+  QatConfigFor config_for;
+  // Applied before each QAT fine-tuning step (e.g. freeze_observers_at_step: observers watch
+  // that many steps, then freeze); unset: they observe throughout, fake-quant on from step 0.
+  std::optional<QatSchedule> qat_schedule;
+  double llm_int8_threshold = kLlmInt8Threshold;  // the llm_int8 row's outlier threshold
   // Outlier features injected into the checkpoint's model before everything else (the FP32
   // function is unchanged: norm gains x factor, next weights / factor). Empty: none.
   std::vector<int64_t> outlier_dims;

@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
+#include "qat/llm_int8.h"
 #include "tools/commands/recipe_mapping.h"
 
 namespace octet::tools {
@@ -303,9 +305,72 @@ TEST(RecipeMapping, QuantizationSettingsOfPtqAndExport) {
             quant::ScaleSource::kCurrent);
   EXPECT_EQ(qat_config(current, "smoothquant").layers.weight.spec.format,
             qat::scheme_config("w8a8").weight.spec.format);
-  // compare cannot honour them yet, and says so instead of ignoring them.
-  const std::string e = usage_error([&] { compare_lm_settings(r); });
-  EXPECT_TRUE(contains(e, "t:3:20: quantization.skip: not honoured by `octet compare` yet")) << e;
+}
+
+TEST(RecipeMapping, CompareGetsTheQuantizationSettingsOfPtqAndExport) {
+  const LoadedRecipe r = parse_recipe(std::string(kGpt) + R"(
+    quantization { skip: ["attn.proj"] freeze_observers_at_step: 5 llm_int8_threshold: 4.5
+                   fp8 { scaling: DELAYED history_length: 4 margin: 2 } f32_tables: false })",
+                                      "t");
+  const qat::LmQuantOptions e = compare_lm_settings(r).experiment;
+  ASSERT_TRUE(e.config_for);
+  const qat::QatConfig fp8 = e.config_for("fp8_e4m3");
+  EXPECT_EQ(fp8.layers.input.observer.history_length, 4);
+  EXPECT_EQ(fp8.layers.input.observer.margin, 2);
+  EXPECT_TRUE(std::find(fp8.skip.begin(), fp8.skip.end(), "attn.proj") != fp8.skip.end());
+  EXPECT_TRUE(fp8.embeddings.has_value()) << "f32_tables: false asks for int8 tables";
+  ASSERT_TRUE(e.qat_schedule.has_value());
+  EXPECT_EQ(e.qat_schedule->fake_quant_from_step, 0);
+  EXPECT_EQ(e.qat_schedule->freeze_observers_at_step, 5);
+  EXPECT_DOUBLE_EQ(e.llm_int8_threshold, 4.5);
+
+  // Unset, compare keeps what it always did: tables f32 (lm_head skipped), observers never
+  // frozen, the default threshold.
+  const qat::LmQuantOptions plain = compare_lm_settings(parse_recipe(kGpt, "t")).experiment;
+  ASSERT_TRUE(plain.config_for);
+  const qat::QatConfig w8a8 = plain.config_for("w8a8");
+  EXPECT_EQ(w8a8.skip, (std::vector<std::string>{"lm_head"}));
+  EXPECT_FALSE(w8a8.embeddings.has_value());
+  EXPECT_FALSE(plain.qat_schedule.has_value());
+  EXPECT_DOUBLE_EQ(plain.llm_int8_threshold, qat::kLlmInt8Threshold);
+  EXPECT_FALSE(compare_lm_settings(
+                   parse_recipe(std::string(kGpt) + "quantization { f32_tables: true }", "t"))
+                   .experiment.config_for("w8a8")
+                   .embeddings.has_value());
+
+  // FP8 current scaling: the fake-quant validation runs 16 windows per forward, so the runtime
+  // must too; the CNN's fake-quant rows follow eval.batch instead.
+  const std::string current = std::string(kGpt) + "quantization { fp8 { scaling: CURRENT } }\n";
+  EXPECT_TRUE(usage_error([&] { compare_lm_settings(parse_recipe(current, "t")); }).empty());
+  EXPECT_TRUE(usage_error([&] {
+                compare_lm_settings(parse_recipe(current + "eval { batch: 16 }", "t"));
+              }).empty());
+  const std::string e8 =
+      usage_error([&] { compare_lm_settings(parse_recipe(current + "eval { batch: 8 }", "t")); });
+  EXPECT_TRUE(contains(e8, "t:3:8: eval.batch: must be 16 with quantization.fp8.scaling CURRENT"))
+      << e8;
+  const CnnCompareSettings cnn = compare_cnn_settings(parse_recipe(
+      std::string(kCnn) + "quantization { fp8 { scaling: CURRENT } } eval { batch: 100 }", "t"));
+  EXPECT_EQ(cnn.experiment.eval_batch, 100) << "fake-quant rows scored in the runtime's chunks";
+  EXPECT_EQ(cnn.experiment.test_limit, 0) << "the runtime scores every test image";
+  EXPECT_EQ(cnn.experiment.config_for("fp8_e4m3").layers.input.spec.scale_source,
+            quant::ScaleSource::kCurrent);
+}
+
+TEST(RecipeMapping, CompareMappedConfigSkipsTheRecipesLayers) {
+  const LoadedRecipe r = parse_recipe(std::string(kCnn) + R"(
+    quantization { ptq_schemes: "w8a8" skip: ["fc2", "conv1"] freeze_observers_at_step: 2 })",
+                                      "t");
+  const qat::CnnQuantOptions e = compare_cnn_settings(r).experiment;
+  ASSERT_TRUE(e.config_for);
+  ASSERT_TRUE(e.qat_schedule.has_value());
+  EXPECT_EQ(e.qat_schedule->freeze_observers_at_step, 2);
+  Generator gen(1);
+  models::Cnn cnn(cnn_config(r), gen);
+  EXPECT_EQ(qat::prepare(cnn, e.config_for("w8a8")), (std::vector<std::string>{"conv2", "fc1"}));
+  EXPECT_EQ(cnn.child("fc2")->type_name(), "Linear");
+  EXPECT_EQ(cnn.child("conv1")->type_name(), "Conv2d");
+  EXPECT_EQ(cnn.child("fc1")->type_name(), "QuantLinear");
 }
 
 TEST(LoadedRecipe, WhereFindsRepeatedElementsAndEnclosingMessages) {

@@ -36,8 +36,10 @@ struct AgreementReport {
 
 // `reference` runs in evaluation mode without gradients (its mode is restored afterwards). Its
 // parameters "<layer>.weight" / "<layer>.bias" are the f32 originals the layers are compared with.
+// Both sides run `chunk` images per forward (the runtime's default): a per-tensor current input
+// scale depends on the batch it is taken over.
 AgreementReport compare_cnn(models::Cnn& reference, const runtime::CnnRuntime& deployed,
-                            const float* images, int64_t n);
+                            const float* images, int64_t n, int64_t chunk = 256);
 // tokens: [batch, count] with count <= the context.
 AgreementReport compare_decoder(models::LanguageModel& reference,
                                 const runtime::TransformerRuntime& deployed, const int64_t* tokens,

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "qat/llm_int8.h"
+#include "qat/prepare.h"
 #include "qat/schemes.h"
 
 namespace octet::tools {
@@ -89,19 +90,31 @@ void quant_common(const LoadedRecipe& r, Options& o) {
   if (q.has_finetune_lr()) o.finetune_lr = q.finetune_lr();
   if (q.has_calibration_batches()) o.calibration_batches = q.calibration_batches();
   if (q.has_seed()) o.seed = q.seed();
+  // Each row's QatConfig as `ptq` / `export` build it (skip, fp8), except the tables: the
+  // experiments keep embeddings and lm_head f32 unless f32_tables is explicitly false.
+  const bool int8_tables = q.has_f32_tables() && !q.f32_tables();
+  o.config_for = [r, int8_tables](const std::string& scheme) {
+    const qat::QatConfig c = qat_config(r, scheme);
+    return int8_tables ? qat::with_int8_embeddings_and_head(c) : c;
+  };
+  if (q.has_freeze_observers_at_step())
+    o.qat_schedule = qat::QatSchedule{0, q.freeze_observers_at_step()};
 }
 
-// The quantization settings only `ptq` / `export` honour.
+// LmTrainer::validation_loss, which scores the fake-quant rows, runs 16 windows per forward.
+constexpr int64_t kLmValidationWindowsPerForward = 16;
+
+// What `octet compare` still cannot honour.
 void reject_for_compare(const LoadedRecipe& r) {
-  const Recipe::Quantization& q = r.proto().quantization();
-  const std::string why =
-      "not honoured by `octet compare` yet: its experiments (qat/cnn_experiment.h, "
-      "qat/lm_experiment.h) take scheme names only; `octet ptq|export --recipe` honour it";
-  if (q.skip_size() > 0) r.fail("quantization.skip", why);
-  if (q.has_freeze_observers_at_step()) r.fail("quantization.freeze_observers_at_step", why);
-  if (q.has_fp8()) r.fail("quantization.fp8", why);
-  if (q.has_llm_int8_threshold()) r.fail("quantization.llm_int8_threshold", why);
-  if (q.has_f32_tables()) r.fail("quantization.f32_tables", why);
+  const Recipe& p = r.proto();
+  const bool current = p.quantization().fp8().scaling() == Recipe::Fp8::CURRENT;
+  if (!r.is_cnn() && current && p.eval().has_batch() &&
+      p.eval().batch() != kLmValidationWindowsPerForward)
+    r.fail("eval.batch",
+           "must be " + std::to_string(kLmValidationWindowsPerForward) +
+               " with quantization.fp8.scaling CURRENT: a per-tensor current scale depends on "
+               "the batch it is taken over, and `octet compare` scores the fake-quant model "
+               "(LmTrainer::validation_loss) 16 windows per forward, the runtime eval.batch");
 }
 
 CompareCommon compare_common(const LoadedRecipe& r, const std::string& default_dir) {
@@ -135,6 +148,7 @@ qat::LmQuantOptions lm_quant_options(const LoadedRecipe& r) {
   o.ptq_methods = list(q.ptq_methods());
   o.outlier_dims = {q.outliers().dims().begin(), q.outliers().dims().end()};
   if (q.outliers().has_factor()) o.outlier_factor = q.outliers().factor();
+  if (q.has_llm_int8_threshold()) o.llm_int8_threshold = q.llm_int8_threshold();
   return o;
 }
 
@@ -147,6 +161,9 @@ CnnCompareSettings compare_cnn_settings(const LoadedRecipe& r) {
   s.checkpoint = r.proto().checkpoint().path();
   if (r.proto().eval().has_batch()) s.eval_batch = r.proto().eval().batch();
   s.experiment = cnn_quant_options(r);
+  // The fake-quant rows see the batches the runtime will (per-tensor current scales depend on
+  // them); experiment.test_limit stays 0: the runtime scores every test image.
+  s.experiment.eval_batch = s.eval_batch;
   return s;
 }
 

@@ -34,14 +34,20 @@ LmTrainRun lm_train_run(const LoadedRecipe& r);
 // ---- quantization -----------------------------------------------------------------------------
 
 // quantization.*: schemes (the PTQ list, qat_schemes always set), fine-tuning, calibration,
-// batch (schedule.batch), data directory.
+// batch (schedule.batch), data directory; config_for builds each scheme's QatConfig with
+// qat_config below (skip, fp8), with int8 embeddings and lm_head only when f32_tables is
+// explicitly false (unset, the experiments keep them f32 as they always did); qat_schedule
+// freezes the observers at freeze_observers_at_step when set.
 qat::CnnQuantOptions cnn_quant_options(const LoadedRecipe& r);
-// The model as lm_train_options, plus the quantization section; checkpoint = checkpoint.path.
+// The model as lm_train_options, plus the quantization section (as above, and
+// llm_int8_threshold); checkpoint = checkpoint.path.
 qat::LmQuantOptions lm_quant_options(const LoadedRecipe& r);
 
-// `octet compare --recipe`: the settings `compare cnn|lm` would get from its flags. Throws
-// UsageError for the quantization fields compare does not honour yet (skip, freeze step, fp8,
-// llm_int8_threshold, f32_tables): its experiments take scheme names only.
+// `octet compare --recipe`: the settings `compare cnn|lm` would get from its flags, plus the
+// quantization section's hooks above; the CNN's fake-quant rows are scored in eval.batch chunks,
+// as the runtime scores them. Throws UsageError for what compare cannot honour: a language model
+// with fp8 CURRENT scaling and an eval.batch other than 16 (the fake-quant validation runs 16
+// windows per forward, and such a scale depends on the batch).
 CnnCompareSettings compare_cnn_settings(const LoadedRecipe& r);
 LmCompareSettings compare_lm_settings(const LoadedRecipe& r);
 
