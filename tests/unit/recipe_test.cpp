@@ -189,6 +189,11 @@ TEST(RecipeMapping, AnEmptySectionKeepsTheLibraryDefaults) {
   EXPECT_EQ(cnn_quant_options(cnn).finetune_steps, qat::CnnQuantOptions{}.finetune_steps);
   EXPECT_EQ(distributed_settings(cnn).bucket_mb, 25);
   EXPECT_EQ(distributed_settings(cnn).accumulation_steps, 1);
+  EXPECT_EQ(cnn_train_options(cnn).data_parallel.bucket_bytes, 25 << 20);
+  const LoadedRecipe dist = parse_recipe(
+      "model { gpt {} }", "t", {"distributed.bucket_mb=0.5", "distributed.accumulation_steps=4"});
+  EXPECT_EQ(lm_train_options(dist).data_parallel.bucket_bytes, 1 << 19);
+  EXPECT_EQ(lm_train_options(dist).accumulation_steps, 4);
 
   const LoadedRecipe lm = parse_recipe("model { gpt {} }", "t");
   const train::LmTrainOptions l = lm_train_options(lm), ld;

@@ -36,6 +36,7 @@ train::CnnTrainOptions cnn_train_options(const LoadedRecipe& r) {
   if (p.schedule().has_warmup()) o.warmup = p.schedule().warmup();
   if (p.schedule().has_epochs()) o.epochs = p.schedule().epochs();
   if (p.schedule().has_batch()) o.batch = p.schedule().batch();
+  apply_distributed(r, o.data_parallel, o.accumulation_steps);
   return o;
 }
 
@@ -58,6 +59,7 @@ train::LmTrainOptions lm_train_options(const LoadedRecipe& r) {
   if (p.schedule().has_warmup()) o.warmup = p.schedule().warmup();
   if (p.schedule().has_steps()) o.steps = p.schedule().steps();
   if (p.schedule().has_batch()) o.batch = p.schedule().batch();
+  apply_distributed(r, o.data_parallel, o.accumulation_steps);
   if (p.eval().has_windows()) o.eval_windows = p.eval().windows();
   return o;
 }
@@ -210,6 +212,13 @@ int64_t freeze_observers_at_step(const LoadedRecipe& r) {
 DistributedSettings distributed_settings(const LoadedRecipe& r) {
   const Recipe::Distributed& d = r.proto().distributed();
   return {d.bucket_mb(), d.accumulation_steps()};
+}
+
+void apply_distributed(const LoadedRecipe& r, parallel::DataParallelOptions& data_parallel,
+                       int64_t& accumulation_steps) {
+  const DistributedSettings d = distributed_settings(r);
+  data_parallel.bucket_bytes = static_cast<int64_t>(d.bucket_mb * (1 << 20));
+  accumulation_steps = d.accumulation_steps;
 }
 
 }  // namespace octet::tools

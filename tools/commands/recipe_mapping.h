@@ -59,12 +59,16 @@ qat::QatConfig qat_config(const LoadedRecipe& r, const std::string& scheme);
 // the recipe does not set it.
 int64_t freeze_observers_at_step(const LoadedRecipe& r);
 
-// ---- distributed: read here, wired by the data-parallel runner ------------------------------
+// ---- distributed: gradient buckets and accumulation of the training loops ---------------------
 
 struct DistributedSettings {
   double bucket_mb = 25;
   int64_t accumulation_steps = 1;
 };
 DistributedSettings distributed_settings(const LoadedRecipe& r);
+// Sets a training loop's bucket size and micro-batches per step from distributed.* (what
+// cnn_train_options and lm_train_options do; QAT fine-tuning inside compare keeps the defaults).
+void apply_distributed(const LoadedRecipe& r, parallel::DataParallelOptions& data_parallel,
+                       int64_t& accumulation_steps);
 
 }  // namespace octet::tools
