@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ops/error.h"
+#include "tools/commands/svg_text.h"
 
 namespace octet::tools {
 namespace {
@@ -14,46 +15,6 @@ constexpr int kLeft = 78, kRight = 24, kTitleHeight = 44;
 constexpr int kPanelHeader = 40, kPanelFooter = 44;
 constexpr int kMinGroupWidth = 84, kMaxBarWidth = 30;
 constexpr double kCharWidth = 6.6;  // rough width of an 11px sans-serif character
-
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-std::string number(double v, int decimals) {
-  // A value that rounds to zero prints as 0, never as "-0.0".
-  if (std::fabs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0.0;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", std::max(0, decimals), v);
-  return buf;
-}
-
-// The tick spacing: 1, 2 or 5 times a power of ten, giving about five intervals over `range`.
-double nice_step(double range) {
-  const double raw = range / 5.0;
-  const double power = std::pow(10.0, std::floor(std::log10(raw)));
-  for (double m : {1.0, 2.0, 5.0})
-    if (raw <= m * power) return m * power;
-  return 10.0 * power;
-}
 
 struct Axis {
   double lo = 0, hi = 1, step = 0.2;
@@ -84,7 +45,7 @@ Axis make_axis(const BarPanel& p, double top, double bottom) {
 void text(std::ostringstream& os, double x, double y, const std::string& s, int size,
           const std::string& anchor, const std::string& extra = "") {
   os << "<text x=\"" << x << "\" y=\"" << y << "\" font-size=\"" << size << "\" text-anchor=\""
-     << anchor << "\"" << extra << ">" << escape(s) << "</text>\n";
+     << anchor << "\"" << extra << ">" << svg_escape(s) << "</text>\n";
 }
 
 void render_panel(std::ostringstream& os, const BarPanel& p, double y0, int width, int height) {
@@ -110,11 +71,11 @@ void render_panel(std::ostringstream& os, const BarPanel& p, double y0, int widt
     const double y = axis.y(v);
     os << "<line x1=\"" << plot_left << "\" x2=\"" << plot_right << "\" y1=\"" << y << "\" y2=\""
        << y << "\" stroke=\"#e3e3e3\"/>\n";
-    text(os, plot_left - 6, y + 4, number(v, tick_decimals), 11, "end");
+    text(os, plot_left - 6, y + 4, svg_number(v, tick_decimals), 11, "end");
   }
   const double mid = (plot_top + plot_bottom) / 2;
   text(os, 16, mid, p.y_label, 12, "middle",
-       " transform=\"rotate(-90 16 " + number(mid, 1) + ")\"");
+       " transform=\"rotate(-90 16 " + svg_number(mid, 1) + ")\"");
 
   // The bars, grouped by category.
   const double group = (plot_right - plot_left) / static_cast<double>(p.categories.size());
@@ -134,10 +95,11 @@ void render_panel(std::ostringstream& os, const BarPanel& p, double y0, int widt
       const double y = axis.y(v);
       os << "<rect x=\"" << bx + 1 << "\" y=\"" << std::min(y, zero) << "\" width=\"" << bar - 2
          << "\" height=\"" << std::max(0.5, std::fabs(zero - y)) << "\" fill=\""
-         << p.series[s].color << "\"><title>" << escape(p.series[s].name) << " "
-         << escape(p.categories[c]) << ": " << number(v, p.decimals + 2) << "</title></rect>\n";
+         << p.series[s].color << "\"><title>" << svg_escape(p.series[s].name) << " "
+         << svg_escape(p.categories[c]) << ": " << svg_number(v, p.decimals + 2)
+         << "</title></rect>\n";
       const double label_y = v >= 0 ? y - 4 : y + 12;
-      text(os, cx, label_y, number(v, p.decimals) + p.value_suffix, 10, "middle");
+      text(os, cx, label_y, svg_number(v, p.decimals) + p.value_suffix, 10, "middle");
     }
     text(os, group_left + group / 2, plot_bottom + 18, p.categories[c], 11, "middle");
   }

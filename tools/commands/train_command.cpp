@@ -49,7 +49,8 @@ int train_cnn_run(train::CnnTrainOptions o, const models::CnnConfig& config,
     std::printf("checkpoint written to %s\n", save.c_str());
   }
   if (!monitor.metrics_path().empty())
-    std::printf("metrics in %s\n", monitor.metrics_path().c_str());
+    std::printf("metrics in %s, loss curve in %s\n", monitor.metrics_path().c_str(),
+                monitor.chart_path().c_str());
   return 0;
 }
 
@@ -73,7 +74,7 @@ int train_lm_run(const LmTrainRun& run, const std::string& resume, const std::st
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double val = trainer.validation_loss();
-      monitor.record({{"step", s}, {"val_loss", val}});
+      monitor.on_validation(s, val);
       std::printf("step %5lld  train loss %.4f  val loss %.4f nats/byte  (%.1f s)\n",
                   static_cast<long long>(s), loss, val, secs);
       std::fflush(stdout);
@@ -86,7 +87,8 @@ int train_lm_run(const LmTrainRun& run, const std::string& resume, const std::st
     std::printf("checkpoint written to %s\n", run.save.c_str());
   }
   if (!monitor.metrics_path().empty())
-    std::printf("metrics in %s\n", monitor.metrics_path().c_str());
+    std::printf("metrics in %s, loss curve in %s\n", monitor.metrics_path().c_str(),
+                monitor.chart_path().c_str());
   return 0;
 }
 

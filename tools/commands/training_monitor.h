@@ -1,9 +1,11 @@
 #pragma once
 // What a user watches while a model trains: a progress bar (ETA, throughput, loss) and, when the
-// run has a directory, one JSON line per step in <run_dir>/metrics.jsonl. Both on rank 0 only,
-// whatever the number of ranks; other ranks keep their monitor silent.
+// run has a directory, one JSON line per step in <run_dir>/metrics.jsonl and, at the end, the loss
+// curve in <run_dir>/<phase>_loss.svg. All on rank 0 only, whatever the number of ranks; other
+// ranks keep their monitor silent.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "framework/train/image_classifier.h"
 #include "tools/commands/metrics_log.h"
@@ -22,15 +24,20 @@ class TrainingMonitor {
 
   // After each optimizer step (CnnTrainOptions::after_step, or a loop's own call).
   void on_step(const train::StepReport& step);
-  // A record that is not a step (final accuracy, validation loss), tagged with the phase.
+  // A validation loss at `step`: logged, and drawn as a second curve.
+  void on_validation(int64_t step, double loss);
+  // A record that is not a step (final accuracy), tagged with the phase.
   void record(JsonFields fields);
+  // The bar's last line, and the loss chart when the run has a directory.
   void finish();
 
   const std::string& metrics_path() const;
+  const std::string& chart_path() const { return chart_path_; }
 
  private:
-  std::string phase_, unit_;
+  std::string phase_, unit_, run_dir_, chart_path_;
   bool root_;
+  std::vector<double> steps_, losses_, val_steps_, val_losses_;
   std::unique_ptr<ProgressBar> bar_;
   std::unique_ptr<MetricsLog> log_;
 };
