@@ -20,7 +20,7 @@ struct CompareCommon {
 };
 
 struct CnnCompareSettings {
-  CompareCommon common{qat::scheme_names(), {"w8a8", "fp8_e4m3"}, "compare-cnn"};
+  CompareCommon common{qat::scheme_names(), {"w8a8", "fp8_e4m3", "w2a8"}, "compare-cnn"};
   // FP32 training when `checkpoint` is empty (its data_dir is experiment.data_dir).
   train::CnnTrainOptions base;
   models::CnnConfig model;
