@@ -1,3 +1,5 @@
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -158,8 +160,14 @@ bool rank_zero_alone() {
   parallel::Communicator& world = parallel::world();
   if (world.size() == 1) return true;
   if (!world.is_root()) return false;
-  cpu::set_num_threads(
-      std::max(cpu::num_threads(), static_cast<int>(std::thread::hardware_concurrency())));
+  // mpirun binds each rank to its share of the cores; widen this thread's mask first, so the
+  // OpenMP threads made for the timing inherit all of them instead of crowding one core.
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  for (int c = 0; c < cores && c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all);  // best effort: a refusal leaves the binding as it was
+  cpu::set_num_threads(std::max(cpu::num_threads(), cores));
   return true;
 }
 
