@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "framework/parallel/statistics_sync.h"
+#include "ops/quant/dynamic_scales.h"
 #include "ops/quant/range.h"
 #include "ops/quant/scale_rules.h"
 #include "qat/amax_history_observer.h"
@@ -92,17 +93,8 @@ void Observer::finite_min_max(const Batch& batch, const Tensor& x, std::vector<f
 
 void Observer::sync_ranges(std::vector<float>& lo, std::vector<float>& hi) {
   if (!parallel::statistics_sync_active()) return;
-  const size_t n = lo.size();
-  std::vector<float> packed(2 * n);
-  for (size_t c = 0; c < n; ++c) {
-    packed[c] = -lo[c];
-    packed[n + c] = hi[c];
-  }
-  parallel::sync_statistics_max(packed.data(), static_cast<int64_t>(packed.size()));
-  for (size_t c = 0; c < n; ++c) {
-    lo[c] = -packed[c];
-    hi[c] = packed[n + c];
-  }
+  quant::merge_ranges(lo.data(), hi.data(), static_cast<int64_t>(lo.size()),
+                      parallel::sync_statistics_max);
 }
 
 void Observer::accumulate_synced(const Batch& batch, bool absolute, const std::vector<float>& lo,

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "framework/functional/arithmetic.h"
 #include "framework/tensor/autograd.h"
 
 namespace octet::parallel {
@@ -14,6 +15,10 @@ double now_seconds() {
 }
 
 }  // namespace
+
+uint64_t per_rank_seed(uint64_t seed, int rank) {
+  return seed + 7919 * static_cast<uint64_t>(rank);
+}
 
 DataParallel::DataParallel(nn::Module& model, Communicator& communicator,
                            DataParallelOptions options)
@@ -93,6 +98,12 @@ void DataParallel::backward(const Tensor& loss, bool sync) {
   timing_.buckets = bucket_count();
   timing_.bytes = 0;
   for (const Bucket& b : buckets_) timing_.bytes += b.flat.numel() * 4;
+}
+
+void DataParallel::backward_share(const Tensor& loss, int64_t rows, int64_t global_rows,
+                                  bool sync) {
+  const double weight = static_cast<double>(rows * comm_.size()) / static_cast<double>(global_rows);
+  backward(weight == 1.0 ? loss : mul(loss, weight), sync);
 }
 
 void DataParallel::on_leaf_ready(const Tensor& leaf) {

@@ -42,6 +42,10 @@ struct DataParallelTiming {
   int64_t bytes = 0;
 };
 
+// A seed for what must differ between ranks (dropout masks, as the rows they fall on differ);
+// rank 0 keeps `seed`, so one process draws what it always drew.
+uint64_t per_rank_seed(uint64_t seed, int rank);
+
 class DataParallel {
  public:
   // Broadcasts `model`'s parameters and buffers from rank 0, so all ranks start alike; call it
@@ -55,6 +59,11 @@ class DataParallel {
   // parameter's .grad is the average over the ranks when it returns; without it gradients only
   // accumulate locally, at no communication cost.
   void backward(const Tensor& loss, bool sync = true);
+  // backward() for the mean loss over `rows` of a global batch of `global_rows` (this rank's
+  // share of it, or a micro-batch of that share): weighted by rows x ranks / global_rows, so that
+  // summing micro-batches and averaging ranks gives the global batch's mean loss exactly, even
+  // when shares differ by a row. Equal shares weigh 1 and cost nothing.
+  void backward_share(const Tensor& loss, int64_t rows, int64_t global_rows, bool sync = true);
 
   Communicator& communicator() const { return comm_; }
   int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }

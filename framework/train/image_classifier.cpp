@@ -116,7 +116,7 @@ CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
   // Every rank draws the same epoch order (data_gen) and initial weights; dropout masks differ
   // per rank, as the rows they fall on do.
   Generator init_gen(o.seed), data_gen(o.seed + 1),
-      dropout_gen(o.seed + 2 + 7919 * static_cast<uint64_t>(comm.rank()));
+      dropout_gen(parallel::per_rank_seed(o.seed + 2, comm.rank()));
   std::unique_ptr<models::Cnn> owned;
   models::Cnn* model = model_out;
   if (!model) {
@@ -150,12 +150,8 @@ CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
         }
         step_loss +=
             loss.item() * static_cast<double>(micro.size()) / static_cast<double>(share.size());
-        // Each micro-batch's mean loss, weighted so that the sum over micro-batches and the
-        // average over ranks is the mean over the global batch (1 when the shares are equal).
-        const double weight = static_cast<double>(micro.size() * comm.size()) /
-                              static_cast<double>(global_end - global_begin);
-        if (weight != 1.0) loss = mul(loss, weight);
-        data_parallel.backward(loss, m + 1 == o.accumulation_steps);
+        data_parallel.backward_share(loss, micro.size(), global_end - global_begin,
+                                     m + 1 == o.accumulation_steps);
       }
       opt.set_lr(schedule.at(result.steps));
       opt.step();

@@ -1,7 +1,6 @@
 #include "framework/train/language_model.h"
 
 #include "framework/data/batching.h"
-#include "framework/functional/arithmetic.h"
 #include "framework/io/checkpoint.h"
 #include "framework/parallel/statistics_sync.h"
 #include "framework/tensor/autograd.h"
@@ -63,7 +62,7 @@ LmTrainer::LmTrainer(const LmTrainOptions& o, std::shared_ptr<const TextDataset>
               " is smaller than ", comm_->size(), " ranks x ", o.accumulation_steps,
               " micro-batches");
   // Dropout masks differ per rank, as the rows they fall on do; rank 0 keeps the one-process seed.
-  dropout_gen_ = Generator(o.seed + 2 + 7919 * static_cast<uint64_t>(comm_->rank()));
+  dropout_gen_ = Generator(parallel::per_rank_seed(o.seed + 2, comm_->rank()));
   model_ = make_language_model(o.arch, o.model, init_gen_);
   if (o.prepare_model) o.prepare_model(*model_);
   data_parallel_ = std::make_unique<parallel::DataParallel>(*model_, *comm_, o.data_parallel);
@@ -95,11 +94,7 @@ double LmTrainer::step() {
     }
     step_loss +=
         loss.item() * static_cast<double>(micro.size()) / static_cast<double>(share.size());
-    // Weighted so that summing micro-batches and averaging ranks gives the global batch's mean.
-    const double weight =
-        static_cast<double>(micro.size() * comm_->size()) / static_cast<double>(o_.batch);
-    if (weight != 1.0) loss = mul(loss, weight);
-    data_parallel_->backward(loss, m + 1 == o_.accumulation_steps);
+    data_parallel_->backward_share(loss, micro.size(), o_.batch, m + 1 == o_.accumulation_steps);
   }
   if (o_.clip > 0) optim::clip_grad_norm(model_->parameters(), o_.clip);
   optimizer_->set_lr(schedule_.at(step_));

@@ -7,6 +7,19 @@
 
 namespace octet::quant {
 
+void merge_ranges(float* lo, float* hi, int64_t count, const StatisticsMerge& merge_max) {
+  std::vector<float> packed(static_cast<size_t>(2 * count));
+  for (int64_t c = 0; c < count; ++c) {
+    packed[c] = -lo[c];
+    packed[count + c] = hi[c];
+  }
+  merge_max(packed.data(), 2 * count);
+  for (int64_t c = 0; c < count; ++c) {
+    lo[c] = -packed[c];
+    hi[c] = packed[count + c];
+  }
+}
+
 void current_scales(const QuantSpec& spec, const float* x, int64_t n, const ScaleLayout& layout,
                     float* scales, float* zero_points, const char* where,
                     const StatisticsMerge& merge_max) {
@@ -21,18 +34,7 @@ void current_scales(const QuantSpec& spec, const float* x, int64_t n, const Scal
   }
   std::vector<float> lo(layout.count), hi(layout.count);
   min_max(x, n, layout, lo.data(), hi.data());
-  if (merge_max) {
-    std::vector<float> packed(2 * layout.count);
-    for (int64_t c = 0; c < layout.count; ++c) {
-      packed[c] = -lo[c];
-      packed[layout.count + c] = hi[c];
-    }
-    merge_max(packed.data(), 2 * layout.count);
-    for (int64_t c = 0; c < layout.count; ++c) {
-      lo[c] = -packed[c];
-      hi[c] = packed[layout.count + c];
-    }
-  }
+  if (merge_max) merge_ranges(lo.data(), hi.data(), layout.count, merge_max);
   for (int64_t c = 0; c < layout.count; ++c) {
     const IntQParams q = int_qparams(spec, lo[c], hi[c], where);
     scales[c] = q.scale;

@@ -19,6 +19,9 @@ namespace octet::quant {
 // (amax for FP8; -min then max, 2 * count values, for integers) and may replace them by larger
 // ones: data parallelism all-reduces them (MAX) so every rank derives the global batch's scales.
 using StatisticsMerge = std::function<void(float* values, int64_t count)>;
+// Merges per-scale ranges [lo[c], hi[c]] (count of each) through `merge_max` as one array of
+// -lo then hi, so a maximum widens both ends; observers merge their batch ranges the same way.
+void merge_ranges(float* lo, float* hi, int64_t count, const StatisticsMerge& merge_max);
 void current_scales(const QuantSpec& spec, const float* x, int64_t n, const ScaleLayout& layout,
                     float* scales, float* zero_points, const char* where,
                     const StatisticsMerge& merge_max = {});
