@@ -78,8 +78,8 @@ target_compile_features(octet_ops PUBLIC cxx_std_20)
 set_target_properties(octet_dnnl PROPERTIES
   EXPORT_NAME dnnl
   INTERFACE_LINK_LIBRARIES "$<BUILD_INTERFACE:${DNNL_LIBRARY}>"
-  INTERFACE_INCLUDE_DIRECTORIES "$<BUILD_INTERFACE:${DNNL_INCLUDE_DIR}>"
-  INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "$<BUILD_INTERFACE:${DNNL_INCLUDE_DIR}>")
+  INTERFACE_INCLUDE_DIRECTORIES "$<BUILD_INTERFACE:${OCTET_DNNL_INCLUDE_DIRS}>"
+  INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "$<BUILD_INTERFACE:${OCTET_DNNL_INCLUDE_DIRS}>")
 
 install(TARGETS ${OCTET_INSTALL_LIBRARIES} octet_dnnl EXPORT octetTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -113,6 +113,9 @@ include(CMakeFindDependencyMacro)
 find_dependency(OpenMP)
 find_dependency(Protobuf)
 find_dependency(ZLIB)
+if(@OCTET_WITH_CUDA@)
+  find_dependency(CUDAToolkit)  # octet::ops links cudart and cuBLASLt
+endif()
 if(@OCTET_INSTALL_DISTRIBUTED@)
   find_dependency(MPI COMPONENTS CXX)
 endif()

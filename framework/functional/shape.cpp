@@ -6,6 +6,7 @@
 #include "framework/tensor/autograd.h"
 #include "ops/cpu/copy.h"
 #include "ops/cpu/gather.h"
+#include "ops/device_copy.h"
 
 namespace octet {
 namespace {
@@ -37,8 +38,8 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from) {
 }
 
 Tensor copy_of(const Tensor& x, DType dtype) {
-  Tensor out = Tensor::empty(x.shape(), dtype);
-  cpu::copy(x.view(), out.view());
+  Tensor out = Tensor::empty(x.shape(), dtype, x.device());
+  copy_any(x.view(), out.view());
   return out;
 }
 
@@ -93,12 +94,12 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end) const {
   shape[d] = end - start;
   Tensor out = make_view(*this, shape, strides(), impl()->offset + start * strides()[d]);
   Shape in_shape = this->shape();
-  return record(out, "slice", {*this}, [in_shape, d, start, end](const Tensor& g,
-                                                                 const NeedsGrad&) {
-    Tensor dx = Tensor::zeros(in_shape, g.dtype());
-    cpu::copy(g.view(), dx.slice(d, start, end).view());
-    return std::vector<Tensor>{dx};
-  });
+  return record(out, "slice", {*this},
+                [in_shape, d, start, end](const Tensor& g, const NeedsGrad&) {
+                  Tensor dx = Tensor::zeros(in_shape, g.dtype(), g.device());
+                  copy_any(g.view(), dx.slice(d, start, end).view());
+                  return std::vector<Tensor>{dx};
+                });
 }
 
 Tensor Tensor::contiguous() const {
@@ -112,11 +113,22 @@ Tensor Tensor::clone() const {
                 [](const Tensor& g, const NeedsGrad&) { return std::vector<Tensor>{g}; });
 }
 
+Tensor Tensor::to(const Device& target) const {
+  if (target == device()) return *this;
+  // Across devices bytes move as they are: make the source contiguous on its own device first.
+  Tensor src = contiguous();
+  Tensor out = Tensor::empty(shape(), dtype(), target);
+  copy_any(src.view(), out.view());
+  const Device source = device();
+  return record(out, "to_device", {src}, [source](const Tensor& g, const NeedsGrad&) {
+    return std::vector<Tensor>{g.to(source)};
+  });
+}
+
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
   const DType source = dtype();
-  return record(copy_of(*this, target), "to", {*this}, [source](const Tensor& g,
-                                                                const NeedsGrad&) {
+  return record(copy_of(*this, target), "to", {*this}, [source](const Tensor& g, const NeedsGrad&) {
     return std::vector<Tensor>{g.to(source)};
   });
 }
@@ -137,12 +149,12 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t dim) {
     shape[dim] += p.size(dim);
     sizes.push_back(p.size(dim));
   }
-  Tensor out = Tensor::empty(shape, parts[0].dtype());
+  Tensor out = Tensor::empty(shape, parts[0].dtype(), parts[0].device());
   {
     NoGradGuard no_grad;
     int64_t at = 0;
     for (const auto& p : parts) {
-      cpu::copy(p.view(), out.slice(dim, at, at + p.size(dim)).view());
+      copy_any(p.view(), out.slice(dim, at, at + p.size(dim)).view());
       at += p.size(dim);
     }
   }

@@ -3,7 +3,8 @@
 #include <sstream>
 
 #include "framework/tensor/autograd.h"
-#include "ops/cpu/copy.h"
+#include "ops/cuda/runtime.h"
+#include "ops/device_copy.h"
 
 namespace octet {
 
@@ -25,17 +26,20 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  std::memset(t.raw_data(), 0, t.numel() * dtype_size(dtype));
+  if (device.type == DeviceType::cuda)
+    cuda::zero_bytes(t.raw_data(), device.index, t.numel() * dtype_size(dtype));
+  else
+    std::memset(t.raw_data(), 0, t.numel() * dtype_size(dtype));
   return t;
 }
 
 Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) {
-  return full(shape, 1.0, dtype);
+  return full(shape, 1.0, dtype, device);
 }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  cpu::fill(t.view(), value);
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  fill_any(t.view(), value);
   return t;
 }
 
@@ -97,17 +101,20 @@ View Tensor::view() const {
 
 double Tensor::item() const {
   OCTET_CHECK(numel() == 1, "item", "needs exactly one element, got ", str());
-  Tensor t = empty({}, DType::f64);
   View src = view();
   src.shape = {};
   src.strides = {};
-  cpu::copy(src, t.view());
+  Tensor t = empty({}, DType::f64, device());
+  copy_any(src, t.view());
+  if (t.device().type != DeviceType::cpu) t = t.cpu();
   return *t.data<double>();
 }
 
 Tensor& Tensor::set_requires_grad(bool on) {
-  OCTET_CHECK(!on || is_floating(dtype()), "requires_grad", "only floating tensors can require "
-              "grad, got ", str());
+  OCTET_CHECK(!on || is_floating(dtype()), "requires_grad",
+              "only floating tensors can require "
+              "grad, got ",
+              str());
   OCTET_CHECK(is_leaf(), "requires_grad", "only leaves can be marked; use detach() first");
   impl()->requires_grad = on;
   return *this;

@@ -27,12 +27,30 @@ struct TensorImpl {
 
 template <typename T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
-template <> constexpr DType dtype_of<int8_t>() { return DType::i8; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::u8; }
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::i64;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::i32;
+}
+template <>
+constexpr DType dtype_of<int8_t>() {
+  return DType::i8;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+  return DType::u8;
+}
 
 class Tensor {
  public:
@@ -43,7 +61,8 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = {});
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = {});
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = {});
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
+                     Device device = {});
   static Tensor scalar(double value, DType dtype = DType::f32) { return full({}, value, dtype); }
   static Tensor arange(int64_t n, DType dtype = DType::i64);
   static Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32,
@@ -67,7 +86,7 @@ class Tensor {
   bool is_contiguous() const { return view().is_contiguous(); }
   std::string str() const;  // "f32[2, 3]"
 
-  // ---- data access (CPU) ----
+  // ---- data access (host memory: data<T>, to_vector and item copy a CUDA tensor first) ----
   View view() const;
   template <typename T>
   T* data() const;
@@ -83,6 +102,10 @@ class Tensor {
   Tensor slice(int64_t dim, int64_t start, int64_t end) const;
   Tensor contiguous() const;
   Tensor to(DType dtype) const;
+  // The same values on another device (differentiable; the gradient moves back).
+  Tensor to(const Device& device) const;
+  Tensor cpu() const { return to(Device{}); }
+  Tensor cuda(int index = 0) const { return to(Device{DeviceType::cuda, index}); }
   Tensor clone() const;
 
   // ---- autograd ----
@@ -112,15 +135,18 @@ Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, i
 
 template <typename T>
 T* Tensor::data() const {
-  OCTET_CHECK(dtype() == dtype_of<T>(), "tensor", "data<", dtype_name(dtype_of<T>()),
-              ">() on a ", str(), " tensor");
+  OCTET_CHECK(dtype() == dtype_of<T>(), "tensor", "data<", dtype_name(dtype_of<T>()), ">() on a ",
+              str(), " tensor");
+  OCTET_CHECK(device().type == DeviceType::cpu, "tensor", "data<", dtype_name(dtype_of<T>()),
+              ">() reads host memory but ", str(), " is on ", device().str(),
+              "; copy it with .cpu() first");
   return static_cast<T*>(raw_data());
 }
 
 template <typename T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape) {
-  OCTET_CHECK(static_cast<int64_t>(values.size()) == numel_of(shape), "tensor", "from_vector: ",
-              values.size(), " values for shape ", shape_str(shape));
+  OCTET_CHECK(static_cast<int64_t>(values.size()) == numel_of(shape), "tensor",
+              "from_vector: ", values.size(), " values for shape ", shape_str(shape));
   Tensor t = empty(shape, dtype_of<T>());
   std::copy(values.begin(), values.end(), t.data<T>());
   return t;
@@ -128,7 +154,7 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape) {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
-  Tensor c = contiguous();
+  Tensor c = contiguous().cpu();
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
 }
