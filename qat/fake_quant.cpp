@@ -3,17 +3,41 @@
 #include <cmath>
 
 #include "framework/tensor/autograd.h"
+#include "ops/cuda/fake_quant.h"
+#include "ops/on_device.h"
 #include "ops/quant/fake_quant.h"
 
 namespace octet::qat {
 namespace {
 
+// The first element of a contiguous tensor on a CUDA device (data<T>() is for host memory).
+template <typename T>
+T* dev_ptr(const Tensor& t) {
+  OCTET_CHECK(t.dtype() == dtype_of<T>(), "fake_quant", "expected ", dtype_name(dtype_of<T>()),
+              ", got ", t.str());
+  return static_cast<T*>(t.view().data);
+}
+template <typename T>
+T* dev_ptr_or_null(const Tensor& t) {
+  return t.defined() ? dev_ptr<T>(t) : nullptr;
+}
+
 // The STE mask applied to the upstream gradient: dx = dy * mask.
 Tensor masked_gradient(const Tensor& grad_out, const Tensor& mask, DType dtype) {
+  const Device dev = common_device("fake_quant", {grad_out.device(), mask.device()});
   Tensor g = grad_out.contiguous();
-  Tensor dx = Tensor::empty(g.shape(), dtype);
-  const uint8_t* m = mask.data<uint8_t>();
+  Tensor dx = Tensor::empty(g.shape(), dtype, dev);
   const int64_t n = g.numel();
+  if (on_cuda(dev)) {
+    const auto* m = static_cast<const uint8_t*>(mask.view().data);
+    if (dtype == DType::f64) {
+      cuda::apply_ste_mask(dev_ptr<double>(g), m, n, dev_ptr<double>(dx), dev.index);
+    } else {
+      cuda::apply_ste_mask(dev_ptr<float>(g), m, n, dev_ptr<float>(dx), dev.index);
+    }
+    return dx;
+  }
+  const uint8_t* m = mask.data<uint8_t>();
   if (dtype == DType::f64) {
     quant::apply_ste_mask(g.data<double>(), m, n, dx.data<double>());
   } else {
@@ -32,26 +56,49 @@ Tensor fake_quant(const Tensor& x, const quant::QuantSpec& spec, const QParams& 
   OCTET_CHECK(x.dtype() == DType::f32 || (x.dtype() == DType::f64 && !spec.is_fp8()), "fake_quant",
               spec.str(), " computes in f32", spec.is_fp8() ? "" : " or f64", ", got ", x.str());
   const quant::ScaleLayout layout = quant::scale_layout(spec, x.shape());
+  const Device dev = params.zero_point.defined()
+                         ? common_device("fake_quant", {x.device(), params.scale.device(),
+                                                        params.zero_point.device()})
+                         : common_device("fake_quant", {x.device(), params.scale.device()});
   Tensor xs = x.detach().contiguous();
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), dev);
   const bool want_mask = ste == Ste::kClipped && x.requires_grad();
-  Tensor mask = want_mask ? Tensor::empty(x.shape(), DType::u8) : Tensor();
-  uint8_t* m = want_mask ? mask.data<uint8_t>() : nullptr;
+  Tensor mask = want_mask ? Tensor::empty(x.shape(), DType::u8, dev) : Tensor();
   const Tensor scale = params.scale.detach().contiguous();
   const Tensor zp =
       params.zero_point.defined() ? params.zero_point.detach().contiguous() : Tensor();
-  if (spec.is_fp8()) {
-    quant::fake_quant_fp8(xs.data<float>(), xs.numel(), layout, scale.data<float>(),
-                          quant::fp8_format_of(spec.format), spec.saturate, y.data<float>(), m);
-  } else if (x.dtype() == DType::f32) {
-    quant::fake_quant_int(xs.data<float>(), xs.numel(), layout, scale.data<float>(),
-                          optional_f32(zp), spec.qmin, spec.qmax, y.data<float>(), m);
+  if (on_cuda(dev)) {
+    uint8_t* m = want_mask ? static_cast<uint8_t*>(mask.view().data) : nullptr;
+    if (spec.is_fp8()) {
+      cuda::fake_quant_fp8(dev_ptr<float>(xs), xs.numel(), layout, dev_ptr<float>(scale),
+                           quant::fp8_format_of(spec.format), spec.saturate, dev_ptr<float>(y), m,
+                           dev.index);
+    } else if (x.dtype() == DType::f32) {
+      cuda::fake_quant_int(dev_ptr<float>(xs), xs.numel(), layout, dev_ptr<float>(scale),
+                           dev_ptr_or_null<float>(zp), spec.qmin, spec.qmax, dev_ptr<float>(y), m,
+                           dev.index);
+    } else {
+      const Tensor scale64 = scale.to(DType::f64);
+      const Tensor zp64 = zp.defined() ? zp.to(DType::f64) : Tensor();
+      cuda::fake_quant_int(dev_ptr<double>(xs), xs.numel(), layout, dev_ptr<double>(scale64),
+                           dev_ptr_or_null<double>(zp64), spec.qmin, spec.qmax, dev_ptr<double>(y),
+                           m, dev.index);
+    }
   } else {
-    const Tensor scale64 = scale.to(DType::f64);
-    const Tensor zp64 = zp.defined() ? zp.to(DType::f64) : Tensor();
-    quant::fake_quant_int(xs.data<double>(), xs.numel(), layout, scale64.data<double>(),
-                          zp64.defined() ? zp64.data<double>() : nullptr, spec.qmin, spec.qmax,
-                          y.data<double>(), m);
+    uint8_t* m = want_mask ? mask.data<uint8_t>() : nullptr;
+    if (spec.is_fp8()) {
+      quant::fake_quant_fp8(xs.data<float>(), xs.numel(), layout, scale.data<float>(),
+                            quant::fp8_format_of(spec.format), spec.saturate, y.data<float>(), m);
+    } else if (x.dtype() == DType::f32) {
+      quant::fake_quant_int(xs.data<float>(), xs.numel(), layout, scale.data<float>(),
+                            optional_f32(zp), spec.qmin, spec.qmax, y.data<float>(), m);
+    } else {
+      const Tensor scale64 = scale.to(DType::f64);
+      const Tensor zp64 = zp.defined() ? zp.to(DType::f64) : Tensor();
+      quant::fake_quant_int(xs.data<double>(), xs.numel(), layout, scale64.data<double>(),
+                            zp64.defined() ? zp64.data<double>() : nullptr, spec.qmin, spec.qmax,
+                            y.data<double>(), m);
+    }
   }
   const DType dtype = x.dtype();
   return record(y, "fake_quant", {x}, [mask, dtype](const Tensor& g, const NeedsGrad&) {
@@ -76,11 +123,21 @@ Tensor fake_quant_lsq(const Tensor& x, const quant::QuantSpec& spec, const Tenso
                   (zero_point.dtype() == x.dtype() && zero_point.numel() == layout.count),
               "fake_quant_lsq", "zero point ", zero_point.defined() ? zero_point.str() : "",
               " does not match ", layout.count, " scales of ", x.str());
+  const Device dev =
+      zero_point.defined()
+          ? common_device("fake_quant_lsq", {x.device(), scale.device(), zero_point.device()})
+          : common_device("fake_quant_lsq", {x.device(), scale.device()});
   Tensor xs = x.detach().contiguous(), ss = scale.detach().contiguous();
   Tensor zs = zero_point.defined() ? zero_point.detach().contiguous() : Tensor();
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), dev);
   auto forward = [&](auto zero) {
     using T = decltype(zero);
+    if (on_cuda(dev)) {
+      cuda::fake_quant_int(dev_ptr<T>(xs), xs.numel(), layout, dev_ptr<T>(ss),
+                           dev_ptr_or_null<T>(zs), spec.qmin, spec.qmax, dev_ptr<T>(y), nullptr,
+                           dev.index);
+      return;
+    }
     quant::fake_quant_int(xs.data<T>(), xs.numel(), layout, ss.data<T>(),
                           zs.defined() ? zs.data<T>() : nullptr, spec.qmin, spec.qmax, y.data<T>(),
                           nullptr);
@@ -93,12 +150,21 @@ Tensor fake_quant_lsq(const Tensor& x, const quant::QuantSpec& spec, const Tenso
   return record(
       y, "fake_quant_lsq", {x, scale, zero_point},
       [xs, ss, zs, layout, spec, grad_factor](const Tensor& g, const NeedsGrad& needs) {
+        const Device dev = common_device("fake_quant_lsq", {g.device(), xs.device()});
         Tensor gc = g.contiguous();
-        Tensor dx = needs[0] ? Tensor::empty(xs.shape(), xs.dtype()) : Tensor();
-        Tensor ds = needs[1] ? Tensor::empty(ss.shape(), ss.dtype()) : Tensor();
-        Tensor dz = needs.size() > 2 && needs[2] ? Tensor::empty(zs.shape(), zs.dtype()) : Tensor();
+        Tensor dx = needs[0] ? Tensor::empty(xs.shape(), xs.dtype(), dev) : Tensor();
+        Tensor ds = needs[1] ? Tensor::empty(ss.shape(), ss.dtype(), dev) : Tensor();
+        Tensor dz =
+            needs.size() > 2 && needs[2] ? Tensor::empty(zs.shape(), zs.dtype(), dev) : Tensor();
         auto backward = [&](auto zero) {
           using T = decltype(zero);
+          if (on_cuda(dev)) {
+            cuda::lsq_backward(dev_ptr<T>(xs), dev_ptr<T>(gc), xs.numel(), layout, dev_ptr<T>(ss),
+                               dev_ptr_or_null<T>(zs), spec.qmin, spec.qmax, grad_factor,
+                               dev_ptr_or_null<T>(dx), dev_ptr_or_null<T>(ds),
+                               dev_ptr_or_null<T>(dz), dev.index);
+            return;
+          }
           auto ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
           quant::lsq_backward(xs.data<T>(), gc.data<T>(), xs.numel(), layout, ss.data<T>(), ptr(zs),
                               spec.qmin, spec.qmax, grad_factor, ptr(dx), ptr(ds), ptr(dz));

@@ -4,11 +4,39 @@
 
 #include "framework/parallel/statistics_sync.h"
 #include "framework/tensor/autograd.h"
+#include "ops/cuda/fake_quant.h"
+#include "ops/cuda/range.h"
+#include "ops/device_copy.h"
+#include "ops/on_device.h"
 #include "ops/quant/dynamic_scales.h"
+#include "ops/quant/scale_rules.h"
 
 namespace octet::qat {
 
 using quant::ScaleSource;
+
+namespace {
+
+// Observer buffers live where the module lives; fake-quant needs its parameters on x's device.
+QParams on_device(QParams p, const Device& device) {
+  if (p.scale.defined() && p.scale.device() != device) p.scale = p.scale.to(device);
+  if (p.zero_point.defined() && p.zero_point.device() != device) {
+    p.zero_point = p.zero_point.to(device);
+  }
+  return p;
+}
+
+// dst[0..n) = src[0..n), either on any device (both f32, contiguous).
+void copy_into(const Tensor& src, const Tensor& dst, int64_t n) {
+  OCTET_CHECK(src.numel() == n && dst.numel() == n, "fake_quantizer", "expected ", n,
+              " values, got ", src.numel(), " into ", dst.numel());
+  View from = src.contiguous().view(), to = dst.view();
+  from.shape = to.shape = {n};
+  from.strides = to.strides = {1};
+  copy_any(from, to);
+}
+
+}  // namespace
 
 FakeQuantizer::FakeQuantizer(const TensorQuantConfig& config, int64_t channels)
     : config_(config), channels_(channels) {
@@ -62,9 +90,52 @@ QParams FakeQuantizer::current_qparams(const Tensor& x) const {
                           spec.granularity == quant::Granularity::kPerChannel;
   quant::StatisticsMerge merge;
   if (batch_wide && parallel::statistics_sync_active()) merge = parallel::sync_statistics_max;
+  if (on_cuda(xs.device())) return current_qparams_cuda(xs, layout, shape, merge);
   quant::current_scales(spec, xs.data<float>(), xs.numel(), layout, p.scale.data<float>(),
                         p.zero_point.defined() ? p.zero_point.data<float>() : nullptr,
                         "fake_quantizer", merge);
+  return p;
+}
+
+// current_scales (ops/quant/dynamic_scales.cpp) for x on a GPU. The reductions run on the device;
+// FP8 scales without a cross-rank merge are made there too (cuda::fp8_scales_from_amax, the
+// device copy of fp8_scale). Otherwise the few per-scale statistics come to the host for the
+// merge and the CPU's own rules (int_qparams throws on non-finite ranges), and the scales go back.
+QParams FakeQuantizer::current_qparams_cuda(const Tensor& xs, const quant::ScaleLayout& layout,
+                                            const Shape& shape,
+                                            const quant::StatisticsMerge& merge) const {
+  const quant::QuantSpec& spec = config_.spec;
+  const Device dev = xs.device();
+  const auto* x = static_cast<const float*>(xs.view().data);
+  const int64_t count = layout.count;
+  auto device_f32 = [](const Tensor& t) { return static_cast<float*>(t.view().data); };
+  if (spec.is_fp8()) {
+    Tensor amax = Tensor::empty({count}, DType::f32, dev);
+    cuda::abs_max(x, xs.numel(), layout, device_f32(amax), dev.index);
+    QParams p{Tensor::empty(shape, DType::f32, dev), Tensor()};
+    if (!merge) {
+      cuda::fp8_scales_from_amax(device_f32(amax), count, quant::fp8_format_of(spec.format), 1.0f,
+                                 0, device_f32(p.scale), dev.index);
+      return p;
+    }
+    std::vector<float> a = amax.to_vector<float>();
+    merge(a.data(), count);
+    for (float& v : a) v = quant::fp8_scale(spec, v, 1.0f);
+    return {Tensor::from_vector(a, shape).to(dev), Tensor()};
+  }
+  Tensor lo_dev = Tensor::empty({count}, DType::f32, dev);
+  Tensor hi_dev = Tensor::empty({count}, DType::f32, dev);
+  cuda::min_max(x, xs.numel(), layout, device_f32(lo_dev), device_f32(hi_dev), dev.index);
+  std::vector<float> lo = lo_dev.to_vector<float>(), hi = hi_dev.to_vector<float>();
+  if (merge) quant::merge_ranges(lo.data(), hi.data(), count, merge);
+  std::vector<float> scales(static_cast<size_t>(count)), zero_points(static_cast<size_t>(count));
+  for (int64_t c = 0; c < count; ++c) {
+    const quant::IntQParams q = quant::int_qparams(spec, lo[c], hi[c], "fake_quantizer");
+    scales[c] = q.scale;
+    zero_points[c] = static_cast<float>(q.zero_point);
+  }
+  QParams p{Tensor::from_vector(scales, shape).to(dev), Tensor()};
+  if (!spec.symmetric) p.zero_point = Tensor::from_vector(zero_points, shape).to(dev);
   return p;
 }
 
@@ -96,27 +167,32 @@ Tensor FakeQuantizer::forward(const Tensor& x) {
     return x;
   }
   if (delayed) {
-    Tensor y = fake_quant(x, config_.spec, observer_->qparams(), config_.ste);
+    Tensor y =
+        fake_quant(x, config_.spec, on_device(observer_->qparams(), x.device()), config_.ste);
     if (observing) observer_->observe(x.detach());
     return y;
   }
   const quant::QuantSpec& spec = config_.spec;
   if (spec.scale_source != ScaleSource::kLearned) {
-    return fake_quant(x, spec, qparams(x), config_.ste);
+    return fake_quant(x, spec, on_device(qparams(x), x.device()), config_.ste);
   }
   if (learned_initialized_.item() == 0.0) {
     // LSQ starts from the min-max scale of the first tensor it sees (as PyTorch's learnable
     // fake-quant starts from its observer), then learns.
     NoGradGuard no_grad;
     const QParams init = current_qparams(x);
-    std::copy_n(init.scale.data<float>(), channels_, scale_.data<float>());
-    if (zero_point_.defined()) {
-      std::copy_n(init.zero_point.data<float>(), channels_, zero_point_.data<float>());
-    }
+    copy_into(init.scale, scale_, channels_);
+    if (zero_point_.defined()) copy_into(init.zero_point, zero_point_, channels_);
     *learned_initialized_.data<float>() = 1.0f;
   }
   const double grad_factor = lsq_grad_factor(x.numel(), spec.qmax);
-  return fake_quant_lsq(x, spec, scale_, zero_point_, grad_factor);
+  // Parameters held on another device than x (the module was not moved) reach x through .to(),
+  // which autograd carries back to them.
+  const Tensor scale = scale_.device() == x.device() ? scale_ : scale_.to(x.device());
+  const Tensor zero_point = !zero_point_.defined() || zero_point_.device() == x.device()
+                                ? zero_point_
+                                : zero_point_.to(x.device());
+  return fake_quant_lsq(x, spec, scale, zero_point, grad_factor);
 }
 
 }  // namespace octet::qat

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "framework/nn/module.h"
+#include "ops/quant/dynamic_scales.h"
 #include "qat/fake_quant.h"
 #include "qat/observer.h"
 
@@ -44,6 +45,8 @@ class FakeQuantizer : public nn::Module {
 
  private:
   QParams current_qparams(const Tensor& x) const;
+  QParams current_qparams_cuda(const Tensor& xs, const quant::ScaleLayout& layout,
+                               const Shape& shape, const quant::StatisticsMerge& merge) const;
 
   TensorQuantConfig config_;
   int64_t channels_;
