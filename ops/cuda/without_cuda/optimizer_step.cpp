@@ -1,0 +1,17 @@
+// optimizer_step.h without the backend (see no_backend.h).
+#include "ops/cuda/optimizer_step.h"
+
+#include "ops/cuda/without_cuda/no_backend.h"
+
+namespace octet::cuda {
+
+void adamw_step(float*, const float*, float*, float*, int64_t, const AdamWHyper&, int) {
+  no_backend("adamw_step");
+}
+void sgd_step(float*, const float*, float*, int64_t, const SgdHyper&, int) {
+  no_backend("sgd_step");
+}
+void sum_of_squares_into(const float*, int64_t, double*, int) { no_backend("sum_of_squares"); }
+double sum_of_squares(const float*, int64_t, int) { no_backend("sum_of_squares"); }
+
+}  // namespace octet::cuda
