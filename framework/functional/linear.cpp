@@ -5,6 +5,8 @@
 #include "framework/functional/arithmetic.h"
 #include "framework/tensor/autograd.h"
 #include "ops/cpu/gemm.h"
+#include "ops/cuda/gemm.h"
+#include "ops/on_device.h"
 
 namespace octet {
 namespace {
@@ -13,8 +15,8 @@ namespace {
 // their strides allow it (so q @ k^T on [B,H,T,D] views needs no copy).
 std::optional<View> as_batched_matrix(const View& v) {
   const int64_t r = v.dim();
-  const bool unit_stride = v.strides[r - 1] == 1 || v.strides[r - 2] == 1 ||
-                           v.shape[r - 1] == 1 || v.shape[r - 2] == 1;
+  const bool unit_stride =
+      v.strides[r - 1] == 1 || v.strides[r - 2] == 1 || v.shape[r - 1] == 1 || v.shape[r - 2] == 1;
   if (!unit_stride) return std::nullopt;
   View out = v;
   out.shape = {1, v.shape[r - 2], v.shape[r - 1]};
@@ -31,7 +33,8 @@ std::optional<View> as_batched_matrix(const View& v) {
   return out;
 }
 
-// `t` itself when its batch dims collapse, else a contiguous copy; keep it alive while its view is used.
+// `t` itself when its batch dims collapse, else a contiguous copy; keep it alive while its view is
+// used.
 Tensor matrix_source(const Tensor& t) {
   return as_batched_matrix(t.view()) ? t : t.detach().contiguous();
 }
@@ -46,12 +49,19 @@ void check_floats(const char* op, const Tensor& a, const Tensor& b) {
               "computes in f32 or f64, got ", a.str());
 }
 
-// c = a @ b for batched matrix views (any batch of 1 broadcasts), into a new tensor.
+// c = a @ b for batched matrix views (any batch of 1 broadcasts), into a new tensor on the
+// operands' device; cuBLASLt there when it is a GPU.
 Tensor gemm(const View& a, const View& b, const Shape& out_shape, DType dtype,
             const View* bias = nullptr) {
-  Tensor c = Tensor::empty(out_shape, dtype);
+  const Device dev = bias ? common_device("matmul", {a.device, b.device, bias->device})
+                          : common_device("matmul", {a.device, b.device});
+  Tensor c = Tensor::empty(out_shape, dtype, dev);
   View cv = *as_batched_matrix(c.view());
-  cpu::matmul(a, b, cv, bias);
+  if (on_cuda(dev)) {
+    cuda::matmul(a, b, cv, bias);
+  } else {
+    cpu::matmul(a, b, cv, bias);
+  }
   return c;
 }
 
@@ -77,9 +87,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     s.back() = b.size(1);
     return y.reshape(s);
   }
-  OCTET_CHECK(a.dim() == b.dim() &&
-                  Shape(a.shape().begin(), a.shape().end() - 2) ==
-                      Shape(b.shape().begin(), b.shape().end() - 2),
+  OCTET_CHECK(a.dim() == b.dim() && Shape(a.shape().begin(), a.shape().end() - 2) ==
+                                        Shape(b.shape().begin(), b.shape().end() - 2),
               "matmul", "batch dimensions differ: ", a.str(), " vs ", b.str());
   Shape out_shape = a.shape();
   out_shape.back() = b.size(-1);
@@ -97,9 +106,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_floats("linear", x, weight);
-  OCTET_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear",
-              "input ", x.str(), " does not fit weight ", weight.str(), " (expects [..., ",
-              weight.size(1), "])");
+  if (bias.defined()) {
+    common_device("linear", {x.device(), weight.device(), bias.device()});
+  } else {
+    common_device("linear", {x.device(), weight.device()});
+  }
+  OCTET_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear", "input ",
+              x.str(), " does not fit weight ", weight.str(), " (expects [..., ", weight.size(1),
+              "])");
   OCTET_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0) &&
                                   bias.dtype() == weight.dtype()),
               "linear", "bias ", bias.str(), " does not fit weight ", weight.str());
@@ -119,12 +133,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   const View gv = *as_batched_matrix(g2.view());
                   Tensor gx, gw, gb;
                   if (needs[0])
-                    gx = gemm(gv, *as_batched_matrix(w.view()), {g2.size(0), w.size(1)},
-                              w.dtype())
+                    gx = gemm(gv, *as_batched_matrix(w.view()), {g2.size(0), w.size(1)}, w.dtype())
                              .reshape(x_shape);
                   if (needs[1])
-                    gw = gemm(transposed(gv), *as_batched_matrix(x2.view()), w.shape(),
-                              w.dtype());
+                    gw = gemm(transposed(gv), *as_batched_matrix(x2.view()), w.shape(), w.dtype());
                   if (needs[2]) gb = sum(g2, {0});
                   return std::vector<Tensor>{gx, gw, gb};
                 });

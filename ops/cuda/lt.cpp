@@ -8,6 +8,17 @@
 
 #include "ops/cuda/runtime.h"
 
+// check.h's OCTET_CUBLAS_CHECK names the status with cublasGetStatusString, which lives in
+// libcublas, a library octet does not link; cuBLASLt has its own twin of it.
+#define OCTET_LT_CHECK(call)                                                                      \
+  do {                                                                                            \
+    const cublasStatus_t octet_rc_ = (call);                                                      \
+    if (octet_rc_ != CUBLAS_STATUS_SUCCESS)                                                       \
+      throw ::octet::Error("cublasLt", std::string(cublasLtGetStatusString(octet_rc_)) + " in " + \
+                                           #call + " at " + __FILE__ + ":" +                      \
+                                           std::to_string(__LINE__));                             \
+  } while (0)
+
 namespace octet::cuda::lt {
 namespace {
 
@@ -28,7 +39,7 @@ DeviceState& device_state(int device) {
   DeviceState& s = g_devices[device];
   std::call_once(s.once, [&] {
     OCTET_CUDA_CHECK(cudaSetDevice(device));
-    OCTET_CUBLAS_CHECK(cublasLtCreate(&s.handle));
+    OCTET_LT_CHECK(cublasLtCreate(&s.handle));
     s.workspace = allocate(kWorkspaceBytes, device);
   });
   return s;
@@ -49,20 +60,20 @@ using Pref = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, PrefDeleter>;
 
 template <typename T>
 void set(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr, const T& value) {
-  OCTET_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(d, attr, &value, sizeof(value)));
+  OCTET_LT_CHECK(cublasLtMatmulDescSetAttribute(d, attr, &value, sizeof(value)));
 }
 
 LayoutHandle make_layout(const Layout& l) {
   cublasLtMatrixLayout_t raw = nullptr;
-  OCTET_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&raw, l.type, static_cast<uint64_t>(l.rows),
-                                                static_cast<uint64_t>(l.cols), l.ld));
+  OCTET_LT_CHECK(cublasLtMatrixLayoutCreate(&raw, l.type, static_cast<uint64_t>(l.rows),
+                                            static_cast<uint64_t>(l.cols), l.ld));
   LayoutHandle out(raw);
   if (l.batch > 1) {
     const auto count = static_cast<int32_t>(l.batch);
     const int64_t stride = l.batch_stride;
-    OCTET_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(raw, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-                                                        &count, sizeof(count)));
-    OCTET_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(
+    OCTET_LT_CHECK(cublasLtMatrixLayoutSetAttribute(raw, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                    sizeof(count)));
+    OCTET_LT_CHECK(cublasLtMatrixLayoutSetAttribute(
         raw, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
   }
   return out;
@@ -145,7 +156,7 @@ void run(const Gemm& g, const char* op) {
   cudaStream_t stream = stream_on(g.device);
 
   cublasLtMatmulDesc_t raw_desc = nullptr;
-  OCTET_CUBLAS_CHECK(cublasLtMatmulDescCreate(&raw_desc, g.compute, g.scale_type));
+  OCTET_LT_CHECK(cublasLtMatmulDescCreate(&raw_desc, g.compute, g.scale_type));
   Desc desc(raw_desc);
   set<int32_t>(raw_desc, CUBLASLT_MATMUL_DESC_TRANSA, g.trans_a);
   set<int32_t>(raw_desc, CUBLASLT_MATMUL_DESC_TRANSB, g.trans_b);
@@ -165,10 +176,10 @@ void run(const Gemm& g, const char* op) {
     auto it = g_cache.find(key);
     if (it == g_cache.end()) {
       cublasLtMatmulPreference_t raw_pref = nullptr;
-      OCTET_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&raw_pref));
+      OCTET_LT_CHECK(cublasLtMatmulPreferenceCreate(&raw_pref));
       Pref pref(raw_pref);
       const uint64_t ws = kWorkspaceBytes;
-      OCTET_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      OCTET_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(
           raw_pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
       const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
           {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al.a},
@@ -176,15 +187,14 @@ void run(const Gemm& g, const char* op) {
           {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al.d},
           {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, al.d}};
       for (const auto& [attr, value] : aligns)
-        OCTET_CUBLAS_CHECK(
-            cublasLtMatmulPreferenceSetAttribute(raw_pref, attr, &value, sizeof(value)));
+        OCTET_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(raw_pref, attr, &value, sizeof(value)));
       cublasLtMatmulHeuristicResult_t result{};
       int found = 0;
       const cublasStatus_t rc = cublasLtMatmulAlgoGetHeuristic(
           state.handle, raw_desc, a.get(), b.get(), d.get(), d.get(), raw_pref, 1, &result, &found);
       OCTET_CHECK(rc == CUBLAS_STATUS_SUCCESS && found > 0, op,
                   "cuBLASLt has no algorithm for this problem (", describe(g),
-                  "): ", cublasGetStatusString(rc));
+                  "): ", cublasLtGetStatusString(rc));
       it = g_cache.emplace(key, result.algo).first;
     }
     algo = it->second;
@@ -206,9 +216,9 @@ void run(const Gemm& g, const char* op) {
     default:
       alpha.f = 1, beta.f = g.accumulate ? 1.f : 0.f;
   }
-  OCTET_CUBLAS_CHECK(cublasLtMatmul(state.handle, raw_desc, &alpha, g.a_ptr, a.get(), g.b_ptr,
-                                    b.get(), &beta, g.d_ptr, d.get(), g.d_ptr, d.get(), &algo,
-                                    state.workspace, kWorkspaceBytes, stream));
+  OCTET_LT_CHECK(cublasLtMatmul(state.handle, raw_desc, &alpha, g.a_ptr, a.get(), g.b_ptr, b.get(),
+                                &beta, g.d_ptr, d.get(), g.d_ptr, d.get(), &algo, state.workspace,
+                                kWorkspaceBytes, stream));
 }
 
 size_t cache_size() {
