@@ -17,7 +17,7 @@ namespace octet::cuda::detail {
 
 [[noreturn]] inline void throw_cublas(cublasStatus_t rc, const char* call, const char* file,
                                       int line) {
-  throw Error("cublasLt", std::string(cublasGetStatusString(rc)) + " in " + call + " at " + file +
+  throw Error("cublasLt", std::string(cublasLtGetStatusString(rc)) + " in " + call + " at " + file +
                               ":" + std::to_string(line));
 }
 
