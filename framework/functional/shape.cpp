@@ -6,7 +6,9 @@
 #include "framework/tensor/autograd.h"
 #include "ops/cpu/copy.h"
 #include "ops/cpu/gather.h"
+#include "ops/cuda/gather.h"
 #include "ops/device_copy.h"
+#include "ops/on_device.h"
 
 namespace octet {
 namespace {
@@ -185,13 +187,22 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   dim = wrap_dim("gather", dim, x.dim());
+  const Device dev = common_device("gather", {x.device(), index.device()});
   Tensor idx = index.contiguous();
-  Tensor out = Tensor::empty(idx.shape(), x.dtype());
-  cpu::gather(x.view(), dim, idx.view(), out.view());
+  Tensor out = Tensor::empty(idx.shape(), x.dtype(), dev);
+  if (on_cuda(dev)) {
+    cuda::gather(x.view(), dim, idx.view(), out.view());
+  } else {
+    cpu::gather(x.view(), dim, idx.view(), out.view());
+  }
   Shape in_shape = x.shape();
-  return record(out, "gather", {x}, [in_shape, dim, idx](const Tensor& g, const NeedsGrad&) {
-    Tensor dx = Tensor::zeros(in_shape, g.dtype());
-    cpu::scatter_add(g.view(), dim, idx.view(), dx.view());
+  return record(out, "gather", {x}, [in_shape, dim, idx, dev](const Tensor& g, const NeedsGrad&) {
+    Tensor dx = Tensor::zeros(in_shape, g.dtype(), dev);
+    if (on_cuda(dev)) {
+      cuda::scatter_add(g.view(), dim, idx.view(), dx.view());
+    } else {
+      cpu::scatter_add(g.view(), dim, idx.view(), dx.view());
+    }
     return std::vector<Tensor>{dx};
   });
 }

@@ -7,6 +7,8 @@
 #include "framework/tensor/autograd.h"
 #include "ops/cpu/dispatch.h"
 #include "ops/cpu/softmax.h"
+#include "ops/cuda/softmax.h"
+#include "ops/on_device.h"
 
 namespace octet {
 namespace {
@@ -24,13 +26,23 @@ Tensor scaled_causal_softmax(const Tensor& scores, double scale) {
   OCTET_CHECK(scores.dim() >= 2 && scores.size(-1) == scores.size(-2), "causal_softmax",
               "needs square [..., T, T] scores, got ", scores.str());
   Tensor xs = scores.detach().contiguous();
-  Tensor y = Tensor::empty(xs.shape(), xs.dtype());
-  cpu::causal_softmax_forward(xs.view(), scale, y.view());
+  const Device dev = xs.device();
+  Tensor y = Tensor::empty(xs.shape(), xs.dtype(), dev);
+  if (on_cuda(dev)) {
+    cuda::causal_softmax_forward(xs.view(), scale, y.view());
+  } else {
+    cpu::causal_softmax_forward(xs.view(), scale, y.view());
+  }
   Tensor ys = y.detach();
   return record(y, "causal_softmax", {scores}, [ys, scale](const Tensor& g, const NeedsGrad&) {
     Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(ys.shape(), ys.dtype());
-    cpu::causal_softmax_backward(ys.view(), gc.view(), scale, dx.view());
+    const Device dev = common_device("causal_softmax_backward", {ys.device(), gc.device()});
+    Tensor dx = Tensor::empty(ys.shape(), ys.dtype(), dev);
+    if (on_cuda(dev)) {
+      cuda::causal_softmax_backward(ys.view(), gc.view(), scale, dx.view());
+    } else {
+      cpu::causal_softmax_backward(ys.view(), gc.view(), scale, dx.view());
+    }
     return std::vector<Tensor>{dx};
   });
 }
@@ -40,13 +52,23 @@ Tensor scaled_causal_softmax(const Tensor& scores, double scale) {
 Tensor softmax(const Tensor& x) {
   check_input("softmax", x);
   Tensor xs = x.detach().contiguous();
-  Tensor y = Tensor::empty(xs.shape(), xs.dtype());
-  cpu::softmax_forward(xs.view(), y.view());
+  const Device dev = xs.device();
+  Tensor y = Tensor::empty(xs.shape(), xs.dtype(), dev);
+  if (on_cuda(dev)) {
+    cuda::softmax_forward(xs.view(), y.view());
+  } else {
+    cpu::softmax_forward(xs.view(), y.view());
+  }
   Tensor ys = y.detach();
   return record(y, "softmax", {x}, [ys](const Tensor& g, const NeedsGrad&) {
     Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(ys.shape(), ys.dtype());
-    cpu::softmax_backward(ys.view(), gc.view(), dx.view());
+    const Device dev = common_device("softmax_backward", {ys.device(), gc.device()});
+    Tensor dx = Tensor::empty(ys.shape(), ys.dtype(), dev);
+    if (on_cuda(dev)) {
+      cuda::softmax_backward(ys.view(), gc.view(), dx.view());
+    } else {
+      cpu::softmax_backward(ys.view(), gc.view(), dx.view());
+    }
     return std::vector<Tensor>{dx};
   });
 }
@@ -54,13 +76,23 @@ Tensor softmax(const Tensor& x) {
 Tensor log_softmax(const Tensor& x) {
   check_input("log_softmax", x);
   Tensor xs = x.detach().contiguous();
-  Tensor y = Tensor::empty(xs.shape(), xs.dtype());
-  cpu::log_softmax_forward(xs.view(), y.view());
+  const Device dev = xs.device();
+  Tensor y = Tensor::empty(xs.shape(), xs.dtype(), dev);
+  if (on_cuda(dev)) {
+    cuda::log_softmax_forward(xs.view(), y.view());
+  } else {
+    cpu::log_softmax_forward(xs.view(), y.view());
+  }
   Tensor ys = y.detach();
   return record(y, "log_softmax", {x}, [ys](const Tensor& g, const NeedsGrad&) {
     Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(ys.shape(), ys.dtype());
-    cpu::log_softmax_backward(ys.view(), gc.view(), dx.view());
+    const Device dev = common_device("log_softmax_backward", {ys.device(), gc.device()});
+    Tensor dx = Tensor::empty(ys.shape(), ys.dtype(), dev);
+    if (on_cuda(dev)) {
+      cuda::log_softmax_backward(ys.view(), gc.view(), dx.view());
+    } else {
+      cpu::log_softmax_backward(ys.view(), gc.view(), dx.view());
+    }
     return std::vector<Tensor>{dx};
   });
 }
@@ -72,29 +104,42 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
               targets.str());
   OCTET_CHECK(targets.shape() == Shape{logits.size(0)}, "cross_entropy", "targets ", targets.str(),
               " do not match logits ", logits.str(), " (expects [", logits.size(0), "])");
+  const Device dev = common_device("cross_entropy", {logits.device(), targets.device()});
   Tensor xs = logits.detach().contiguous();
   Tensor ts = targets.detach().contiguous();
   const int64_t n = xs.size(0);
-  Tensor row_loss = Tensor::empty({n}, xs.dtype());
-  Tensor lse = Tensor::empty({n}, xs.dtype());
-  const int64_t counted =
-      cpu::cross_entropy_forward(xs.view(), ts.view(), ignore_index, row_loss.view(), lse.view());
-  // The mean over no rows is 0/0, as in PyTorch.
+  Tensor row_loss = Tensor::empty({n}, xs.dtype(), dev);
+  Tensor lse = Tensor::empty({n}, xs.dtype(), dev);
+  const int64_t counted = on_cuda(dev)
+                              ? cuda::cross_entropy_forward(xs.view(), ts.view(), ignore_index,
+                                                            row_loss.view(), lse.view())
+                              : cpu::cross_entropy_forward(xs.view(), ts.view(), ignore_index,
+                                                           row_loss.view(), lse.view());
+  // The mean over no rows is 0/0, as in PyTorch. The row losses are summed on the host in row
+  // order on either device: the count above already waited for the device, and N values are cheap
+  // to bring back.
+  const Tensor host_loss = on_cuda(dev) ? row_loss.cpu() : row_loss;
   double total = 0;
   cpu::dispatch_float(xs.dtype(), "cross_entropy", [&](auto t) {
     using T = decltype(t);
-    const T* p = row_loss.data<T>();
+    const T* p = host_loss.data<T>();
     for (int64_t r = 0; r < n; ++r) total += p[r];
   });
   const double mean =
       counted ? total / static_cast<double>(counted) : std::numeric_limits<double>::quiet_NaN();
-  Tensor out = Tensor::full({}, mean, xs.dtype());
+  Tensor out = Tensor::full({}, mean, xs.dtype(), dev);
   return record(out, "cross_entropy", {logits},
                 [xs, ts, lse, ignore_index, counted](const Tensor& g, const NeedsGrad&) {
-                  Tensor dx = Tensor::empty(xs.shape(), xs.dtype());
+                  const Device dev = xs.device();
+                  Tensor dx = Tensor::empty(xs.shape(), xs.dtype(), dev);
                   const double scale = counted ? g.item() / static_cast<double>(counted) : 0.0;
-                  cpu::cross_entropy_backward(xs.view(), ts.view(), ignore_index, lse.view(), scale,
-                                              dx.view());
+                  if (on_cuda(dev)) {
+                    cuda::cross_entropy_backward(xs.view(), ts.view(), ignore_index, lse.view(),
+                                                 scale, dx.view());
+                  } else {
+                    cpu::cross_entropy_backward(xs.view(), ts.view(), ignore_index, lse.view(),
+                                                scale, dx.view());
+                  }
                   return std::vector<Tensor>{dx};
                 });
 }
