@@ -10,7 +10,8 @@
 //
 // run_guarded() is the failure rule: a rank that throws prints "octet: rank R of N: reason" and
 // aborts the whole job (MPI_Abort, exit code 1), so no rank waits forever in a collective its
-// peer will never join. mpirun itself ends the job when a rank dies of a signal.
+// peer will never join. mpirun itself ends the job when a rank dies of a signal, and the
+// collective watchdog (collective_watchdog.h) when a rank stops calling collectives.
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,8 +31,7 @@ LaunchInfo launch_info_from_environment();
 
 // Installs parallel::world() for this process and sets the CPU threads per rank (`threads` > 0:
 // that many; else OMP_NUM_THREADS if set; else cores / local_size). `backend`: "auto" (MPI when
-// launched as several ranks, else single process; octet's tensors are host tensors until the
-// CUDA backend lands), "mpi", or "nccl" (one GPU per local rank; throws when this build has no
+// launched as several ranks, else single process), "mpi", or "nccl" (one GPU per local rank; throws when this build has no
 // NCCL or no GPU is visible). Safe to call again: later calls return the installed world.
 std::shared_ptr<parallel::Communicator> init_world(int threads = 0,
                                                    const std::string& backend = "auto");

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "distributed/collective_watchdog.h"
+
 namespace octet::distributed {
 namespace {
 
@@ -111,6 +113,8 @@ void MpiCommunicator::allreduce(Tensor& t, parallel::ReduceOp op) {
   const MPI_Datatype type = mpi_datatype(t.dtype(), "allreduce");
   char* data = static_cast<char*>(t.raw_data());
   const int64_t item = dtype_size(t.dtype());
+  const auto watch =
+      CollectiveWatchdog::instance().watch("allreduce", t.numel() * item, rank_, size_);
   for (int64_t done = 0; done < t.numel(); done += kMaxChunk) {
     const int count = static_cast<int>(std::min(kMaxChunk, t.numel() - done));
     check(MPI_Allreduce(MPI_IN_PLACE, data + done * item, count, type, mpi_op(op), comm_),
@@ -124,6 +128,7 @@ void MpiCommunicator::broadcast(Tensor& t, int root) {
   OCTET_CHECK(root >= 0 && root < size_, "broadcast", "root ", root, " outside a world of ", size_);
   char* data = static_cast<char*>(t.raw_data());
   const int64_t bytes = t.numel() * dtype_size(t.dtype());
+  const auto watch = CollectiveWatchdog::instance().watch("broadcast", bytes, rank_, size_);
   for (int64_t done = 0; done < bytes; done += kMaxChunk) {
     const int count = static_cast<int>(std::min(kMaxChunk, bytes - done));
     check(MPI_Bcast(data + done, count, MPI_BYTE, root, comm_), "broadcast");
@@ -137,6 +142,7 @@ Tensor MpiCommunicator::allgather(const Tensor& t) {
   Shape shape = t.shape();
   shape.insert(shape.begin(), size_);
   Tensor out = Tensor::empty(shape, t.dtype());
+  const auto watch = CollectiveWatchdog::instance().watch("allgather", bytes, rank_, size_);
   check(MPI_Allgather(t.raw_data(), static_cast<int>(bytes), MPI_BYTE, out.raw_data(),
                       static_cast<int>(bytes), MPI_BYTE, comm_),
         "allgather");
@@ -151,6 +157,8 @@ Tensor MpiCommunicator::reduce_scatter(const Tensor& t, parallel::ReduceOp op) {
   shape[0] /= size_;
   Tensor out = Tensor::empty(shape, t.dtype());
   OCTET_CHECK(out.numel() < kMaxChunk, "reduce_scatter", "tensor ", t.str(), " is too large");
+  const auto watch = CollectiveWatchdog::instance().watch(
+      "reduce_scatter", t.numel() * dtype_size(t.dtype()), rank_, size_);
   check(MPI_Reduce_scatter_block(t.raw_data(), out.raw_data(), static_cast<int>(out.numel()),
                                  mpi_datatype(t.dtype(), "reduce_scatter"), mpi_op(op), comm_),
         "reduce_scatter");
@@ -158,6 +166,9 @@ Tensor MpiCommunicator::reduce_scatter(const Tensor& t, parallel::ReduceOp op) {
   return out;
 }
 
-void MpiCommunicator::barrier() { check(MPI_Barrier(comm_), "barrier"); }
+void MpiCommunicator::barrier() {
+  const auto watch = CollectiveWatchdog::instance().watch("barrier", 0, rank_, size_);
+  check(MPI_Barrier(comm_), "barrier");
+}
 
 }  // namespace octet::distributed

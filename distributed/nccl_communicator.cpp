@@ -5,7 +5,9 @@
 
 #include <string>
 
+#include "distributed/collective_watchdog.h"
 #include "distributed/mpi_communicator.h"
+#include "ops/cuda/runtime.h"
 
 namespace octet::distributed {
 namespace {
@@ -83,35 +85,48 @@ class NcclCommunicator : public parallel::Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string backend() const override { return "nccl"; }
-  // One stream and one staging buffer: calls must not overlap.
+  // Host tensors are staged through one device buffer on the communicator's own stream; tensors
+  // already on this rank's GPU are reduced in place on octet's stream for that device, so the
+  // kernels that produced them are ordered before the collective without an event. Either way a
+  // call returns when its result is ready. One staging buffer: calls must not overlap.
   bool supports_background_thread() const override { return true; }
 
   void allreduce(Tensor& t, parallel::ReduceOp op) override {
     parallel::check_collective_input(t, "allreduce");
-    void* d = stage_in(t, bytes(t), 1);
-    check_nccl(ncclAllReduce(d, d, static_cast<size_t>(t.numel()),
-                             nccl_type(t.dtype(), "allreduce"), nccl_op(op), comm_, stream_),
-               "allreduce");
-    stage_out(t, d, bytes(t));
+    const auto watch = CollectiveWatchdog::instance().watch("allreduce", bytes(t), rank_, size_);
+    const bool resident = on_this_gpu(t, "allreduce");
+    void* d = resident ? t.raw_data() : stage_in(t, bytes(t), 1);
+    check_nccl(
+        ncclAllReduce(d, d, static_cast<size_t>(t.numel()), nccl_type(t.dtype(), "allreduce"),
+                      nccl_op(op), comm_, stream_for(resident)),
+        "allreduce");
+    finish(resident, t, d);
   }
 
   void broadcast(Tensor& t, int root) override {
     parallel::check_collective_input(t, "broadcast");
     OCTET_CHECK(root >= 0 && root < size_, "broadcast", "root ", root, " outside ", size_);
-    void* d = stage_in(t, bytes(t), 1);
-    check_nccl(ncclBroadcast(d, d, bytes(t), ncclUint8, root, comm_, stream_), "broadcast");
-    stage_out(t, d, bytes(t));
+    const auto watch = CollectiveWatchdog::instance().watch("broadcast", bytes(t), rank_, size_);
+    const bool resident = on_this_gpu(t, "broadcast");
+    void* d = resident ? t.raw_data() : stage_in(t, bytes(t), 1);
+    check_nccl(ncclBroadcast(d, d, bytes(t), ncclUint8, root, comm_, stream_for(resident)),
+               "broadcast");
+    finish(resident, t, d);
   }
 
   Tensor allgather(const Tensor& t) override {
     parallel::check_collective_input(t, "allgather");
+    const auto watch = CollectiveWatchdog::instance().watch("allgather", bytes(t), rank_, size_);
     Shape shape = t.shape();
     shape.insert(shape.begin(), size_);
-    Tensor out = Tensor::empty(shape, t.dtype());
-    char* d = static_cast<char*>(stage_in(t, bytes(t), size_ + 1));
-    char* gathered = d + bytes(t);
-    check_nccl(ncclAllGather(d, gathered, bytes(t), ncclUint8, comm_, stream_), "allgather");
-    stage_out(out, gathered, bytes(out));
+    const bool resident = on_this_gpu(t, "allgather");
+    Tensor out = Tensor::empty(shape, t.dtype(), t.device());
+    char* d = resident ? static_cast<char*>(t.raw_data())
+                       : static_cast<char*>(stage_in(t, bytes(t), size_ + 1));
+    char* gathered = resident ? static_cast<char*>(out.raw_data()) : d + bytes(t);
+    check_nccl(ncclAllGather(d, gathered, bytes(t), ncclUint8, comm_, stream_for(resident)),
+               "allgather");
+    finish(resident, out, gathered);
     return out;
   }
 
@@ -119,16 +134,20 @@ class NcclCommunicator : public parallel::Communicator {
     parallel::check_collective_input(t, "reduce_scatter");
     OCTET_CHECK(t.dim() >= 1 && t.size(0) % size_ == 0, "reduce_scatter", "dim 0 of ", t.str(),
                 " must divide by the world size ", size_);
+    const auto watch =
+        CollectiveWatchdog::instance().watch("reduce_scatter", bytes(t), rank_, size_);
     Shape shape = t.shape();
     shape[0] /= size_;
-    Tensor out = Tensor::empty(shape, t.dtype());
-    char* d = static_cast<char*>(stage_in(t, bytes(t), 2));
-    char* part = d + bytes(t);
-    check_nccl(
-        ncclReduceScatter(d, part, static_cast<size_t>(out.numel()),
-                          nccl_type(t.dtype(), "reduce_scatter"), nccl_op(op), comm_, stream_),
-        "reduce_scatter");
-    stage_out(out, part, bytes(out));
+    const bool resident = on_this_gpu(t, "reduce_scatter");
+    Tensor out = Tensor::empty(shape, t.dtype(), t.device());
+    char* d =
+        resident ? static_cast<char*>(t.raw_data()) : static_cast<char*>(stage_in(t, bytes(t), 2));
+    char* part = resident ? static_cast<char*>(out.raw_data()) : d + bytes(t);
+    check_nccl(ncclReduceScatter(d, part, static_cast<size_t>(out.numel()),
+                                 nccl_type(t.dtype(), "reduce_scatter"), nccl_op(op), comm_,
+                                 stream_for(resident)),
+               "reduce_scatter");
+    finish(resident, out, part);
     return out;
   }
 
@@ -152,9 +171,22 @@ class NcclCommunicator : public parallel::Communicator {
     check_cuda(cudaMemcpyAsync(staging_, t.raw_data(), n, cudaMemcpyHostToDevice, stream_), "nccl");
     return staging_;
   }
-  void stage_out(Tensor& t, const void* d, size_t n) {
-    check_cuda(cudaMemcpyAsync(t.raw_data(), d, n, cudaMemcpyDeviceToHost, stream_), "nccl");
-    check_cuda(cudaStreamSynchronize(stream_), "nccl");
+  // True for a tensor on this rank's GPU; a tensor on another GPU is a caller's mistake.
+  bool on_this_gpu(const Tensor& t, const char* op) const {
+    if (t.device().type != DeviceType::cuda) return false;
+    OCTET_CHECK(t.device().index == device_, op, "tensor on ", t.device().str(),
+                " but this rank's NCCL communicator uses cuda:", device_);
+    return true;
+  }
+  cudaStream_t stream_for(bool resident) const {
+    return resident ? static_cast<cudaStream_t>(cuda::stream(device_)) : stream_;
+  }
+  // Waits for the collective; a staged result is copied back to the host tensor first.
+  void finish(bool resident, Tensor& t, const void* d) {
+    if (!resident)
+      check_cuda(cudaMemcpyAsync(t.raw_data(), d, bytes(t), cudaMemcpyDeviceToHost, stream_),
+                 "nccl");
+    check_cuda(cudaStreamSynchronize(stream_for(resident)), "nccl");
   }
 
   int rank_, size_, device_ = 0;

@@ -32,6 +32,19 @@ TEST(FailingRank, ARankKilledBySignalEndsTheJob) {
   EXPECT_LT(r.seconds, 60.0);
 }
 
+TEST(FailingRank, ARankThatHangsIsCaughtByTheCollectiveWatchdog) {
+  // Rank 1 sleeps outside any collective; rank 0 waits in an all-reduce until its watchdog (2 s
+  // here, 600 s by default) aborts the job, naming the collective and the wait.
+  const JobResult r = octet::testing::run_mpirun_job(
+      "-x OCTET_COLLECTIVE_TIMEOUT=2 " OCTET_TEST_BIN_DIR "/failing_rank_probe 1 hang", 2, 90);
+  std::printf("%s(exit %d after %.1f s)\n", r.output.c_str(), r.exit_code, r.seconds);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, 124) << "the job hung";
+  EXPECT_LT(r.seconds, 30.0);
+  EXPECT_NE(r.output.find("rank 0 of 2: allreduce (16 bytes) has not completed after 2 s"),
+            std::string::npos);
+}
+
 TEST(FailingRank, AHealthyJobExitsZero) {
   const JobResult r = run_job("5 throw");  // no rank 5: nobody fails
   EXPECT_EQ(r.exit_code, 0) << r.output;
