@@ -7,6 +7,10 @@
 #include "ops/cpu/copy.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/reduce.h"
+#include "ops/cuda/copy.h"
+#include "ops/cuda/elementwise.h"
+#include "ops/cuda/reduce.h"
+#include "ops/on_device.h"
 
 namespace octet {
 namespace {
@@ -14,27 +18,64 @@ namespace {
 using cpu::BinaryOp;
 using cpu::UnaryOp;
 
+// Every op runs where its operands live (ops/on_device.h): outputs are created on that device
+// and the kernel of ops/cpu/ or ops/cuda/ of the same name fills them.
+
 Tensor binary_forward(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
   OCTET_CHECK(a.dtype() == b.dtype(), name, "dtypes differ: ", a.str(), " vs ", b.str());
-  Tensor out = Tensor::empty(cpu::broadcast_shapes(name, a.shape(), b.shape()), a.dtype());
-  cpu::binary(op, a.view(), b.view(), out.view());
+  const Device dev = common_device(name, {a.device(), b.device()});
+  Tensor out = Tensor::empty(cpu::broadcast_shapes(name, a.shape(), b.shape()), a.dtype(), dev);
+  if (on_cuda(dev))
+    cuda::binary(op, a.view(), b.view(), out.view());
+  else
+    cpu::binary(op, a.view(), b.view(), out.view());
   return out;
 }
 
 Tensor unary_op(const char* name, UnaryOp op, const Tensor& x) {
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  cpu::unary(op, x.view(), y.view());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (on_cuda(x.device()))
+    cuda::unary(op, x.view(), y.view());
+  else
+    cpu::unary(op, x.view(), y.view());
   Tensor xs = x.detach(), ys = y.detach();
-  return record(y, name, {x}, [op, xs, ys](const Tensor& g, const NeedsGrad&) {
-    Tensor dx = Tensor::empty(xs.shape(), xs.dtype());
-    cpu::unary_backward(op, xs.view(), ys.view(), g.view(), dx.view());
+  return record(y, name, {x}, [name, op, xs, ys](const Tensor& g, const NeedsGrad&) {
+    const Device dev = common_device(name, {xs.device(), g.device()});
+    Tensor dx = Tensor::empty(xs.shape(), xs.dtype(), dev);
+    if (on_cuda(dev))
+      cuda::unary_backward(op, xs.view(), ys.view(), g.view(), dx.view());
+    else
+      cpu::unary_backward(op, xs.view(), ys.view(), g.view(), dx.view());
     return std::vector<Tensor>{dx};
   });
 }
 
 Tensor scalar_op(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
-  Tensor out = Tensor::empty(a.shape(), a.dtype());
-  cpu::binary_scalar(op, a.view(), s, out.view(), scalar_first);
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  if (on_cuda(a.device()))
+    cuda::binary_scalar(op, a.view(), s, out.view(), scalar_first);
+  else
+    cpu::binary_scalar(op, a.view(), s, out.view(), scalar_first);
+  return out;
+}
+
+// out = x ^ p on x's device.
+Tensor pow_kernel(const Tensor& x, double p) {
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (on_cuda(x.device()))
+    cuda::pow_scalar(x.view(), p, out.view());
+  else
+    cpu::pow_scalar(x.view(), p, out.view());
+  return out;
+}
+
+// A keepdim reduction of x into a new tensor of `kept_shape` on x's device.
+Tensor reduce_kernel(cpu::ReduceOp op, const Tensor& x, const Shape& kept_shape) {
+  Tensor out = Tensor::empty(kept_shape, x.dtype(), x.device());
+  if (on_cuda(x.device()))
+    cuda::reduce(op, x.view(), out.view());
+  else
+    cpu::reduce(op, x.view(), out.view());
   return out;
 }
 
@@ -91,9 +132,7 @@ Tensor add(const Tensor& a, double s) {
 
 Tensor mul(const Tensor& a, double s) {
   return record(scalar_op(BinaryOp::mul, a, s, false), "mul_scalar", {a},
-                [s](const Tensor& g, const NeedsGrad&) {
-                  return std::vector<Tensor>{mul(g, s)};
-                });
+                [s](const Tensor& g, const NeedsGrad&) { return std::vector<Tensor>{mul(g, s)}; });
 }
 
 Tensor rsub(double s, const Tensor& a) {
@@ -112,12 +151,10 @@ Tensor rdiv(double s, const Tensor& a) {
 Tensor neg(const Tensor& a) { return unary_op("neg", UnaryOp::neg, a); }
 
 Tensor pow(const Tensor& a, double p) {
-  Tensor out = Tensor::empty(a.shape(), a.dtype());
-  cpu::pow_scalar(a.view(), p, out.view());
+  Tensor out = pow_kernel(a, p);
   Tensor as = a.detach();
   return record(out, "pow", {a}, [as, p](const Tensor& g, const NeedsGrad&) {
-    Tensor d = Tensor::empty(as.shape(), as.dtype());
-    cpu::pow_scalar(as.view(), p - 1, d.view());
+    Tensor d = pow_kernel(as, p - 1);
     return std::vector<Tensor>{mul(g, mul(d, p))};
   });
 }
@@ -142,8 +179,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     if (reduce[d]) kept_shape[d] = 1;
     if (!reduce[d] || keepdim) out_shape.push_back(kept_shape[d]);
   }
-  Tensor out = Tensor::empty(kept_shape, x.dtype());
-  cpu::reduce(cpu::ReduceOp::sum, x.view(), out.view());
+  Tensor out = reduce_kernel(cpu::ReduceOp::sum, x, kept_shape);
   out = make_view(out, out_shape, contiguous_strides(out_shape), 0);
   Shape in_shape = x.shape();
   return record(out, "sum", {x}, [in_shape, kept_shape](const Tensor& g, const NeedsGrad&) {
@@ -173,8 +209,11 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  Tensor out = Tensor::empty(shape, x.dtype());
-  cpu::copy(cpu::broadcast_to(x.view(), shape), out.view());
+  Tensor out = Tensor::empty(shape, x.dtype(), x.device());
+  if (on_cuda(x.device()))
+    cuda::copy(cpu::broadcast_to(x.view(), shape), out.view());
+  else
+    cpu::copy(cpu::broadcast_to(x.view(), shape), out.view());
   Shape in_shape = x.shape();
   return record(out, "expand", {x}, [in_shape](const Tensor& g, const NeedsGrad&) {
     return std::vector<Tensor>{sum_to(g, in_shape)};
@@ -182,17 +221,18 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 }
 
 Tensor amax_abs(const Tensor& x) {
-  Shape ones(x.dim(), 1);
-  Tensor out = Tensor::empty(ones, x.dtype());
-  cpu::reduce(cpu::ReduceOp::amax, x.view(), out.view());
+  Tensor out = reduce_kernel(cpu::ReduceOp::amax, x, Shape(x.dim(), 1));
   return out.reshape({});
 }
 
 Tensor argmax(const Tensor& x) {
   Shape s = x.shape();
   if (!s.empty()) s.pop_back();
-  Tensor out = Tensor::empty(s, DType::i64);
-  cpu::argmax_last(x.contiguous().view(), out.view());
+  Tensor out = Tensor::empty(s, DType::i64, x.device());
+  if (on_cuda(x.device()))
+    cuda::argmax_last(x.contiguous().view(), out.view());
+  else
+    cpu::argmax_last(x.contiguous().view(), out.view());
   return out;
 }
 

@@ -1,6 +1,11 @@
 #include "framework/nn/module.h"
 
+#include <unordered_map>
+
+#include "framework/tensor/autograd.h"
 #include "ops/cpu/copy.h"
+#include "ops/cuda/runtime.h"
+#include "ops/device_copy.h"
 
 namespace octet::nn {
 
@@ -82,8 +87,8 @@ void Module::replace_child(const std::string& name, std::shared_ptr<Module> repl
   for (size_t i = 0; i < children_.size(); ++i) {
     if (children_[i].first != name) continue;
     OCTET_CHECK(replacement && accepts_[i](replacement.get()), "module", "cannot put a ",
-                replacement ? replacement->type_name() : "null", " into slot '", name,
-                "' of a ", type_name(), " (holds a ", children_[i].second->type_name(), ")");
+                replacement ? replacement->type_name() : "null", " into slot '", name, "' of a ",
+                type_name(), " (holds a ", children_[i].second->type_name(), ")");
     replacement->train(training_);
     children_[i].second = std::move(replacement);
     return;
@@ -107,11 +112,45 @@ void Module::load_state(const NamedTensors& src) {
       OCTET_CHECK(found->shape() == dst.shape(), "module", "tensor '", name, "': shape ",
                   shape_str(found->shape()), " does not match the module's ",
                   shape_str(dst.shape()));
-      cpu::copy(found->view(), dst.view());
+      if (found->device() == dst.device() && dst.device().type == DeviceType::cpu) {
+        cpu::copy(found->view(), dst.view());
+      } else {
+        // Bytes cross devices as they are; a dtype conversion, if any, happens on dst's device.
+        NoGradGuard no_grad;
+        copy_any(found->contiguous().to(dst.device()).view(), dst.view());
+      }
     }
   };
   assign(named_parameters());
   assign(named_buffers());
+}
+
+void Module::to(const Device& device) {
+  std::vector<Tensor> all;
+  for (const auto& [name, t] : named_parameters()) all.push_back(t);
+  for (const auto& [name, t] : named_buffers()) all.push_back(t);
+  move_in_place(all, device);
+}
+
+void move_in_place(const std::vector<Tensor>& tensors, const Device& device) {
+  if (device.type == DeviceType::cuda) cuda::require(device, "to");
+  // Old storage -> (old kept alive, so its address is not reused while the map lives; new).
+  std::unordered_map<Storage*, std::pair<std::shared_ptr<Storage>, std::shared_ptr<Storage>>> moved;
+  auto move_impl = [&](TensorImpl* impl) {
+    const std::shared_ptr<Storage>& old = impl->storage;
+    if (old->device() == device) return;
+    auto& entry = moved[old.get()];
+    if (!entry.second) {
+      entry.first = old;
+      entry.second = std::make_shared<Storage>(old->nbytes(), device);
+      cuda::copy_bytes(entry.second->data(), device, old->data(), old->device(), old->nbytes());
+    }
+    impl->storage = entry.second;
+  };
+  for (const Tensor& t : tensors)
+    if (t.defined()) move_impl(t.impl());
+  for (const Tensor& t : tensors)
+    if (t.defined() && t.impl()->grad) move_impl(t.impl()->grad.get());
 }
 
 }  // namespace octet::nn

@@ -60,8 +60,15 @@ class Module {
   void replace_child(const std::string& name, std::shared_ptr<Module> replacement);
   std::shared_ptr<Module> child(const std::string& name) const;
 
-  // Copies values (not identity) from `src` into this module's parameters and buffers by name.
+  // Copies values (not identity) from `src` into this module's parameters and buffers by name;
+  // `src` may live on another device.
   void load_state(const NamedTensors& src);
+
+  // Moves every parameter and buffer of the tree, with its gradient, to `device` in place (see
+  // move_in_place): requires_grad, names and the Tensor handles held elsewhere (an optimizer's
+  // parameter list, a tied weight) stay valid, so an optimizer built before .to() keeps working.
+  // Tensors a module keeps outside its parameters and buffers are not moved.
+  void to(const Device& device);
 
  protected:
   Tensor& register_parameter(const std::string& name, Tensor value);
@@ -91,6 +98,12 @@ template <typename M>
 M* Child<M>::get() const {
   return static_cast<M*>(parent_->children_[slot_].second.get());
 }
+
+// Moves each tensor's data (and its .grad) to `device` by swapping the storage under its
+// TensorImpl: offsets and strides are kept, and tensors that shared a storage (views, tied
+// weights) share the moved one. Views made of these tensors before the move (a detach(), a
+// slice) keep the old storage.
+void move_in_place(const std::vector<Tensor>& tensors, const Device& device);
 
 // A numbered list of children ("blocks.0", "blocks.1", ...).
 template <typename M>

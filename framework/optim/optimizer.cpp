@@ -5,6 +5,8 @@
 #include "framework/functional/arithmetic.h"
 #include "framework/tensor/autograd.h"
 #include "ops/cpu/optimizer_step.h"
+#include "ops/cuda/optimizer_step.h"
+#include "ops/on_device.h"
 
 namespace octet::optim {
 namespace {
@@ -18,6 +20,20 @@ void check_f32(const std::string& name, const Tensor& p) {
 Tensor grad_of(const Tensor& p) {
   Tensor g = p.grad();
   return g.defined() && !g.is_contiguous() ? g.contiguous() : g;
+}
+
+// State lives on its parameter's device: created there, and moved after it when the model was
+// moved (Module::to) after the optimizer was built. In place, so state() handles stay live.
+void follow(const Tensor& p, const std::vector<Tensor>& state) {
+  if (state.front().device() != p.device()) nn::move_in_place(state, p.device());
+}
+
+// Device pointers of an update on CUDA; the gradient must be f32 like its parameter.
+template <typename T>
+T* device_ptr(const Tensor& t) {
+  OCTET_CHECK(t.dtype() == DType::f32, "optim", "expected f32 on ", t.device().str(), ", got ",
+              t.str());
+  return static_cast<T*>(t.view().data);
 }
 
 }  // namespace
@@ -44,8 +60,8 @@ AdamW::AdamW(nn::NamedTensors params, AdamWOptions options)
     : Optimizer(std::move(params)), opt_(options) {
   lr_ = opt_.lr;
   for (const auto& [name, p] : params_) {
-    exp_avg_.push_back(Tensor::zeros(p.shape()));
-    exp_avg_sq_.push_back(Tensor::zeros(p.shape()));
+    exp_avg_.push_back(Tensor::zeros(p.shape(), DType::f32, p.device()));
+    exp_avg_sq_.push_back(Tensor::zeros(p.shape(), DType::f32, p.device()));
   }
 }
 
@@ -57,6 +73,14 @@ void AdamW::update(size_t i, const Tensor& p, const Tensor& g) {
                     static_cast<float>(opt_.eps),
                     decay ? static_cast<float>(opt_.weight_decay) : 0.0f,
                     steps_};
+  follow(p, {exp_avg_[i], exp_avg_sq_[i]});
+  const Device dev = common_device("adamw", {p.device(), g.device()});
+  if (on_cuda(dev)) {
+    cuda::adamw_step(device_ptr<float>(p), device_ptr<const float>(g),
+                     device_ptr<float>(exp_avg_[i]), device_ptr<float>(exp_avg_sq_[i]), p.numel(),
+                     h, dev.index);
+    return;
+  }
   cpu::adamw_step(p.data<float>(), g.data<float>(), exp_avg_[i].data<float>(),
                   exp_avg_sq_[i].data<float>(), p.numel(), h);
 }
@@ -73,12 +97,20 @@ nn::NamedTensors AdamW::state() const {
 Sgd::Sgd(nn::NamedTensors params, SgdOptions options)
     : Optimizer(std::move(params)), opt_(options) {
   lr_ = opt_.lr;
-  for (const auto& [name, p] : params_) momentum_.push_back(Tensor::zeros(p.shape()));
+  for (const auto& [name, p] : params_)
+    momentum_.push_back(Tensor::zeros(p.shape(), DType::f32, p.device()));
 }
 
 void Sgd::update(size_t i, const Tensor& p, const Tensor& g) {
   cpu::SgdHyper h{static_cast<float>(lr_), static_cast<float>(opt_.momentum),
                   static_cast<float>(opt_.weight_decay), opt_.nesterov, steps_ == 1};
+  follow(p, {momentum_[i]});
+  const Device dev = common_device("sgd", {p.device(), g.device()});
+  if (on_cuda(dev)) {
+    cuda::sgd_step(device_ptr<float>(p), device_ptr<const float>(g),
+                   device_ptr<float>(momentum_[i]), p.numel(), h, dev.index);
+    return;
+  }
   cpu::sgd_step(p.data<float>(), g.data<float>(), momentum_[i].data<float>(), p.numel(), h);
 }
 
@@ -92,18 +124,31 @@ nn::NamedTensors Sgd::state() const {
 double WarmupCosine::at(int64_t step) const {
   if (step < warmup) return max_lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
   if (step >= total) return min_lr;
-  const double progress =
-      static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+  const double progress = static_cast<double>(step - warmup) /
+                          static_cast<double>(std::max<int64_t>(1, total - warmup));
   return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
   double total = 0;
+  // Gradients on a GPU add into one f64 scalar per device, read back once at the end.
+  std::vector<Tensor> device_sums;
   for (const auto& p : params) {
     Tensor g = grad_of(p);
-    if (g.defined()) total += cpu::sum_of_squares(g.data<float>(), g.numel());
+    if (!g.defined()) continue;
+    if (!on_cuda(g.device())) {
+      total += cpu::sum_of_squares(g.data<float>(), g.numel());
+      continue;
+    }
+    Tensor* acc = nullptr;
+    for (Tensor& s : device_sums)
+      if (s.device() == g.device()) acc = &s;
+    if (!acc) acc = &device_sums.emplace_back(Tensor::zeros({}, DType::f64, g.device()));
+    cuda::sum_of_squares_into(device_ptr<const float>(g), g.numel(),
+                              static_cast<double*>(acc->view().data), g.device().index);
   }
+  for (const Tensor& s : device_sums) total += s.item();
   const double norm = std::sqrt(total);
   if (norm > max_norm && norm > 0) {
     const double scale = max_norm / (norm + 1e-6);

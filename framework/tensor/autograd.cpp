@@ -12,7 +12,8 @@ thread_local LeafGradReadyScope::Hook g_leaf_ready;
 
 Tensor accumulate(const Tensor& acc, const Tensor& g) {
   // Out of place on purpose: one gradient tensor may be handed to several inputs (add's rule
-  // returns grad_out twice), so none may ever be written in place.
+  // returns grad_out twice), so none may ever be written in place. add runs on the gradients'
+  // device (a tensor's gradient lives where the tensor does) and refuses a mix of devices.
   return acc.defined() ? add(acc, g) : g;
 }
 
@@ -82,10 +83,12 @@ void run_backward(const Tensor& root, const Tensor& grad) {
   if (!g.defined()) {
     OCTET_CHECK(root.numel() == 1, "backward", "implicit gradient needs a scalar, got ", root.str(),
                 "; pass grad explicitly");
-    g = Tensor::ones(root.shape(), root.dtype());
+    g = Tensor::ones(root.shape(), root.dtype(), root.device());
   }
   OCTET_CHECK(g.shape() == root.shape(), "backward", "gradient ", g.str(), " vs tensor ",
               root.str());
+  OCTET_CHECK(g.device() == root.device(), "backward", "gradient on ", g.device().str(),
+              " for a tensor on ", root.device().str());
   NoGradGuard no_grad;
   if (root.is_leaf()) {
     root.impl()->grad = accumulate(root.grad(), g).impl_ptr();
