@@ -10,6 +10,7 @@
 #include "framework/functional/arithmetic.h"
 #include "framework/parallel/communicator.h"
 #include "framework/tensor/autograd.h"
+#include "qat/cnn_outlier_ptq.h"
 #include "qat/prepare.h"
 
 namespace octet::qat {
@@ -71,6 +72,10 @@ std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
   std::vector<QatConfig> configs;
   for (const std::string& scheme : all_schemes)
     configs.push_back(experiment_config(o.config_for, scheme, trained, "qat cnn"));
+  for (const std::string& method : o.ptq_methods) cnn_outlier_layout(method);  // fails on a typo
+  const QatConfig w8a8 = o.ptq_methods.empty()
+                             ? QatConfig{}
+                             : experiment_config(o.config_for, "w8a8", trained, "qat cnn");
 
   const std::string dir = o.data_dir.empty() ? kFashionMnistDir : o.data_dir;
   const ImageDataset train_set = load_fashion_mnist(dir, true);
@@ -92,6 +97,15 @@ std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
   // train_cnn's own end-of-epoch score is not used (each row is scored below), and scoring in
   // evaluation mode leaves the observers alone, so one image keeps the numbers and saves a pass.
   finetune.test_limit = 1;
+
+  // Batch i of the calibration images through `model` (evaluation mode: no dropout to drive).
+  auto calibration_batch = [&](models::Cnn& model) {
+    return [&, m = &model](int64_t i) {
+      Generator unused(0);
+      const int64_t begin = i * o.batch, end = std::min(calib_images, begin + o.batch);
+      if (begin < end) m->forward(calib_x.slice(0, begin, end), unused);
+    };
+  };
 
   std::vector<CnnQuantRow> rows;
   auto add = [&](const std::string& method, const std::string& scheme, models::Cnn& model,
@@ -125,11 +139,7 @@ std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
       t0 = std::chrono::steady_clock::now();
       std::unique_ptr<models::Cnn> ptq = copy_of(trained);
       prepare(*ptq, config);
-      Generator unused(0);
-      calibrate(*ptq, o.calibration_batches, [&](int64_t i) {
-        const int64_t begin = i * o.batch, end = std::min(calib_images, begin + o.batch);
-        if (begin < end) ptq->forward(calib_x.slice(0, begin, end), unused);
-      });
+      calibrate(*ptq, o.calibration_batches, calibration_batch(*ptq));
       add("ptq", scheme, *ptq, t0);
     }
     if (!contains(qat_schemes, scheme)) continue;
@@ -142,6 +152,13 @@ std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
       qat_finetune.before_step = [&](int64_t step) { o.qat_schedule->apply(*qat, step); };
     train::train_cnn(qat_finetune, qat.get());
     add("qat", scheme, *qat, t0);
+  }
+  for (const std::string& method : o.ptq_methods) {
+    t0 = std::chrono::steady_clock::now();
+    std::unique_ptr<models::Cnn> ptq = copy_of(trained);
+    prepare_cnn_outlier_ptq(*ptq, method, w8a8, o.llm_int8_threshold, calibration_batch(*ptq),
+                            o.calibration_batches);
+    add("ptq", method, *ptq, t0);
   }
   return rows;
 }

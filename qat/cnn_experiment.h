@@ -4,6 +4,9 @@
 //   fp32_finetune   FP32 fine-tuned for the same steps and data as QAT (the control row)
 //   ptq <scheme>    calibrated on training batches, no training
 //   qat <scheme>    prepared, then fine-tuned like the control
+//   ptq llm_int8 / ptq smoothquant   (when asked) the outlier-aware PTQ methods, after the others
+//                   (cnn_outlier_ptq.h: LLM.int8() on the fc layers with w8a8 convs; SmoothQuant
+//                   folded along the conv/fc chain, then w8a8)
 // all evaluated on the test set with fake-quant (what the runtime reproduces after export).
 #include <functional>
 #include <optional>
@@ -13,6 +16,7 @@
 #include "framework/models/cnn.h"
 #include "framework/train/image_classifier.h"
 #include "qat/experiment_config.h"
+#include "qat/llm_int8.h"
 #include "qat/prepare.h"
 
 namespace octet::qat {
@@ -26,9 +30,13 @@ struct CnnQuantOptions {
   std::vector<std::string> schemes = {"w8a8", "fp8_e4m3", "w4a8", "w2a8"};
   // The schemes that also get a QAT row; unset: every one of `schemes` (PTQ and QAT each).
   std::optional<std::vector<std::string>> qat_schemes;
-  std::string data_dir;  // empty: Debian's dataset-fashion-mnist
-  // The PTQ and QAT rows' QatConfig per scheme (skip list, FP8 scaling, ...); empty:
-  // QatConfig{scheme_config(scheme)}. Its skip patterns must each match a layer.
+  // PTQ-only methods: "llm_int8" and "smoothquant" (cnn_outlier_ptq.h), calibrated like `schemes`.
+  std::vector<std::string> ptq_methods;
+  double llm_int8_threshold = kLlmInt8Threshold;  // the llm_int8 row's outlier threshold
+  std::string data_dir;                           // empty: Debian's dataset-fashion-mnist
+  // The PTQ and QAT rows' QatConfig per scheme (skip list, FP8 scaling, ...), and the outlier
+  // methods' W8A8 config, asked for as "w8a8"; empty: QatConfig{scheme_config(scheme)}. Its skip
+  // patterns must each match a layer.
   QatConfigFor config_for;
   // Applied before each QAT fine-tuning step (e.g. freeze_observers_at_step: observers watch
   // that many steps, then freeze); unset: they observe throughout, fake-quant on from step 0.

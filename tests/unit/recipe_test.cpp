@@ -155,8 +155,8 @@ TEST(Recipe, ValidationNamesTheFieldAndWhereTheFileSetIt) {
                                                        "[\"w8a8\", \"int3\"]\n}"),
                        "t.textproto:3:3: quantization.ptq_schemes[1]: unknown name 'int3'"));
   EXPECT_TRUE(contains(parse_error(std::string(kCnn) + "quantization { ptq_methods: "
-                                                       "\"llm_int8\" }"),
-                       "quantization.ptq_methods: llm_int8 and smoothquant are for"));
+                                                       "[\"llm_int8\", \"gptq\"] }"),
+                       "quantization.ptq_methods[1]: unknown name 'gptq'"));
   EXPECT_TRUE(contains(parse_error("model { gpt { dim: 64 heads: 5 } }"),
                        "model.gpt.heads: 5 heads do not divide dim 64"));
   EXPECT_TRUE(contains(parse_error("model { llama { dim: 12 heads: 4 } }"), "even head width"));

@@ -16,7 +16,9 @@
 #include "framework/train/image_classifier.h"
 #include "ops/cpu/gemm.h"
 #include "qat/cnn_experiment.h"
+#include "qat/cnn_outlier_ptq.h"
 #include "qat/export.h"
+#include "qat/llm_int8.h"
 #include "qat/lm_experiment.h"
 #include "qat/schemes.h"
 #include "runtime/evaluate.h"
@@ -34,8 +36,9 @@ namespace {
 using Row = CompareRow;
 using Report = CompareReport;
 
-// PTQ methods beyond the named schemes; only the language-model experiment has them.
-const std::vector<std::string> kOutlierMethods = {"llm_int8", "smoothquant"};
+// PTQ methods beyond the named schemes (both experiments have them; qat/cnn_outlier_ptq.h says
+// what they quantize on the CNN).
+const std::vector<std::string>& kOutlierMethods = qat::kCnnOutlierMethods;
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -81,15 +84,19 @@ std::vector<std::string> check_schemes(const CompareCommon& c, std::vector<std::
   return named;
 }
 
-// Writes `model` to <dir>/<method>[_<scheme>].qmodel; the row gets its file and size.
+// Writes `model` to <dir>/<method>[_<scheme>].qmodel; the row gets its file and size. The file's
+// provenance names `provenance_scheme` when set (what a method did to which layers).
 Row export_row(nn::Module& model, proto::QModel description, const std::string& method,
-               const std::string& scheme, const std::string& dir) {
+               const std::string& scheme, const std::string& dir,
+               const std::string& provenance_scheme = "") {
   Row row;
   row.method = method;
   row.scheme = scheme;
   proto::Provenance& p = *description.mutable_provenance();
   p.set_method(method == "fp32_finetune" ? "fp32" : method);
-  p.set_scheme(scheme == "smoothquant" ? "smoothquant+w8a8" : scheme);
+  p.set_scheme(!provenance_scheme.empty() ? provenance_scheme
+               : scheme == "smoothquant"  ? "smoothquant+w8a8"
+                                          : scheme);
   p.set_recipe("octet compare");
   row.file = dir + "/" + method + (scheme.empty() ? "" : "_" + scheme) + ".qmodel";
   row.bytes = qat::export_qmodel(model, description, row.file);
@@ -173,6 +180,36 @@ bool rank_zero_alone() {
 
 // ---- compare cnn ------------------------------------------------------------------------------
 
+// "fc1 3 of 3136, fc2 0 of 128": the calibrated outlier columns of each LLM.int8() layer.
+std::string describe_outliers(nn::Module& model) {
+  std::string out;
+  for (auto& [name, module] : model.named_modules()) {
+    if (const auto* llm = dynamic_cast<const qat::LlmInt8Linear*>(module)) {
+      out += (out.empty() ? "" : ", ") + name + " " +
+             std::to_string(llm->input_fake_quant().calibrated_columns().size()) + " of " +
+             std::to_string(llm->in_features());
+    }
+  }
+  return out;
+}
+
+// What the outlier-aware PTQ rows did, or that they were not asked for.
+std::string outlier_note(const std::vector<std::string>& outlier, double threshold,
+                         const std::string& outlier_columns) {
+  if (outlier.empty())
+    return "llm_int8 and smoothquant: skipped (not asked for: add them to --schemes, or to the "
+           "recipe's quantization.ptq_methods).";
+  std::string note;
+  for (const std::string& m : outlier) {
+    note += (note.empty() ? "" : " ") + m + ": " + qat::cnn_outlier_layout(m);
+    if (m == "llm_int8")
+      note += " (threshold " + fixed(threshold, 1) + "; outlier columns " +
+              (outlier_columns.empty() ? std::string("not recorded") : outlier_columns) + ")";
+    note += ".";
+  }
+  return note;
+}
+
 // The FP32 model: loaded from s.checkpoint, else trained (and saved to s.save if set). Returns
 // the line the report says about it.
 std::string fp32_cnn(const CnnCompareSettings& s, models::Cnn& model) {
@@ -222,10 +259,18 @@ int run_compare_cnn(const CnnCompareSettings& s) {
   qat::CnnQuantOptions o = e;
   o.schemes = schemes;
   o.qat_schemes = s.common.qat_schemes;
+  o.ptq_methods = outlier;
   o.log = log_line;
+  std::string outlier_columns;  // the llm_int8 row's calibrated outlier columns per fc layer
   o.on_model = [&](const std::string& method, const std::string& scheme, models::Cnn& m) {
     if (!parallel::world().is_root()) return;
-    Row row = export_row(m, qat::describe_model(m), method, scheme, dir);
+    const bool outlier_method = method == "ptq" && contains(outlier, scheme);
+    Row row = export_row(m, qat::describe_model(m), method, scheme, dir,
+                         !outlier_method        ? ""
+                         : scheme == "llm_int8" ? "llm_int8(fc)+w8a8(conv)"
+                                                : "smoothquant+w8a8");
+    if (outlier_method) row.detail = qat::cnn_outlier_layout(scheme);
+    if (outlier_method && scheme == "llm_int8") outlier_columns = describe_outliers(m);
     const auto deployed = runtime::LoadedModel::open(row.file);
     const runtime::CnnRuntime& cnn = *deployed->cnn();
     const runtime::ClassifierResult c = runtime::evaluate_classifier(
@@ -246,18 +291,19 @@ int run_compare_cnn(const CnnCompareSettings& s) {
     return seconds_since(t0) * static_cast<double>(s.eval_batch) / static_cast<double>(timed);
   });
 
-  r.categories = categories(schemes, s.common, {});
+  r.categories = categories(schemes, s.common, outlier);
+  std::vector<std::string> ptq_names = schemes;
+  ptq_names.insert(ptq_names.end(), outlier.begin(), outlier.end());
   r.title = "octet compare cnn: Fashion-MNIST CNN, FP32 " + fixed(100.0 * r.rows[0].runtime, 2) +
             "% test accuracy";
   r.notes = {
       fp32_note,
-      "PTQ (" + join(schemes) + "): calibrated on " + std::to_string(e.calibration_batches) +
+      "PTQ (" + join(ptq_names) + "): calibrated on " + std::to_string(e.calibration_batches) +
           " batches of " + std::to_string(e.batch) + " training images. QAT (" +
           join(s.common.qat_schemes) +
           ") and fp32_finetune (its FP32 control): " + std::to_string(e.finetune_steps) +
           " steps of " + std::to_string(e.batch) + " at lr " + fixed(e.finetune_lr, 5) + ".",
-      "llm_int8 and smoothquant: skipped for the CNN (its experiment has no outlier-aware PTQ "
-      "path, and SmoothQuant needs a norm before each linear layer, which the CNN lacks).",
+      outlier_note(outlier, e.llm_int8_threshold, outlier_columns),
       "Accuracy on the 10k test images by octet's runtime from each .qmodel; fake-quant: the "
       "in-memory model before export (must agree within 0.1 point).",
       timing_note()};

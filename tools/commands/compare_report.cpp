@@ -53,7 +53,8 @@ std::string markdown(const CompareReport& r) {
   os << "\n";
   const int d = r.accuracy ? 2 : 4;
   for (const CompareRow& row : r.rows) {
-    os << "| " << row.method << " | " << (row.scheme.empty() ? "-" : row.scheme) << " | "
+    os << "| " << row.method << " | " << (row.scheme.empty() ? "-" : row.scheme)
+       << (row.detail.empty() ? "" : " (" + row.detail + ")") << " | "
        << fixed(shown(r, row.runtime), d) << " | " << fixed(shown(r, row.fake_quant), d) << " | "
        << (runtime_agrees(r, row) ? "yes" : "**NO**") << " | ";
     if (!r.accuracy) os << fixed(row.runtime / std::log(2.0), 4) << " | ";
@@ -125,6 +126,7 @@ std::string json(const CompareReport& r) {
        << ", \"speed_up\": " << json_number(speed_up(r, row))
        << ", \"prepare_seconds\": " << json_number(row.prepare_seconds);
     if (!row.sample.empty()) os << ", \"sample\": " << json_string(row.sample);
+    if (!row.detail.empty()) os << ", \"detail\": " << json_string(row.detail);
     os << "}" << (i + 1 < r.rows.size() ? "," : "") << "\n";
   }
   os << "  ],\n  \"notes\": [";

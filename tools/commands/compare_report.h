@@ -16,6 +16,8 @@ struct CompareRow {
   double ms_per_batch = 0, per_second = 0;  // runtime latency and throughput
   std::string file;
   std::string sample;  // language models: the greedy continuation of the prompt
+  std::string
+      detail;  // what the method did to which layers, shown next to the scheme; may be empty
   std::string label() const { return scheme.empty() ? method : method + " " + scheme; }
 };
 

@@ -7,20 +7,28 @@
 #include "framework/models/cnn.h"
 #include "framework/train/image_classifier.h"
 #include "qat/cnn_experiment.h"
+#include "qat/cnn_outlier_ptq.h"
 #include "qat/lm_experiment.h"
 #include "qat/schemes.h"
 
 namespace octet::tools {
 
 struct CompareCommon {
-  // PTQ: qat::scheme_names() entries, and for language models "llm_int8" / "smoothquant".
+  // PTQ: qat::scheme_names() entries, and the outlier-aware methods "llm_int8" / "smoothquant".
   std::vector<std::string> schemes;
   std::vector<std::string> qat_schemes = {"w8a8", "fp8_e4m3"};
   std::string out_dir;
 };
 
+// Every named PTQ scheme, then the outlier-aware PTQ methods (cheap: calibration only).
+inline std::vector<std::string> cnn_ptq_defaults() {
+  std::vector<std::string> names = qat::scheme_names();
+  names.insert(names.end(), qat::kCnnOutlierMethods.begin(), qat::kCnnOutlierMethods.end());
+  return names;
+}
+
 struct CnnCompareSettings {
-  CompareCommon common{qat::scheme_names(), {"w8a8", "fp8_e4m3", "w2a8"}, "compare-cnn"};
+  CompareCommon common{cnn_ptq_defaults(), {"w8a8", "fp8_e4m3", "w2a8"}, "compare-cnn"};
   // FP32 training when `checkpoint` is empty (its data_dir is experiment.data_dir).
   train::CnnTrainOptions base;
   models::CnnConfig model;

@@ -137,6 +137,9 @@ qat::CnnQuantOptions cnn_quant_options(const LoadedRecipe& r) {
   const train::CnnTrainOptions t = cnn_train_options(r);
   o.batch = t.batch;
   o.data_dir = t.data_dir;
+  o.ptq_methods = list(r.proto().quantization().ptq_methods());
+  if (r.proto().quantization().has_llm_int8_threshold())
+    o.llm_int8_threshold = r.proto().quantization().llm_int8_threshold();
   return o;
 }
 

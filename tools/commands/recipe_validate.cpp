@@ -128,9 +128,6 @@ void check_quantization(const Checker& c, const LoadedRecipe& r) {
   c.names(q.ptq_schemes(), "quantization.ptq_schemes", qat::scheme_names());
   c.names(q.qat_schemes(), "quantization.qat_schemes", qat::scheme_names());
   c.names(q.ptq_methods(), "quantization.ptq_methods", {"llm_int8", "smoothquant"});
-  c.only(q.ptq_methods_size() > 0, !cnn, "quantization.ptq_methods",
-         "llm_int8 and smoothquant are for transformers (SmoothQuant folds into the norm before "
-         "each linear layer, which the CNN lacks)");
   c.positive(q.has_finetune_steps(), q.finetune_steps(), "quantization.finetune_steps");
   c.positive(q.has_finetune_lr(), q.finetune_lr(), "quantization.finetune_lr");
   c.non_negative(q.has_finetune_warmup(), q.finetune_warmup(), "quantization.finetune_warmup");
@@ -164,7 +161,6 @@ void check_quantization(const Checker& c, const LoadedRecipe& r) {
   c.only(f.has_margin(), !current, "quantization.fp8.margin",
          "the margin applies to delayed scaling's observer only");
   c.positive(q.has_llm_int8_threshold(), q.llm_int8_threshold(), "quantization.llm_int8_threshold");
-  c.only(q.has_llm_int8_threshold(), !cnn, "quantization.llm_int8_threshold", lm_only);
   c.only(q.has_f32_tables(), !cnn, "quantization.f32_tables",
          "the CNN has no embedding tables or lm_head");
 }
