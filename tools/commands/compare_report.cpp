@@ -53,10 +53,10 @@ std::string markdown(const CompareReport& r) {
   os << "\n";
   const int d = r.accuracy ? 2 : 4;
   for (const CompareRow& row : r.rows) {
-    os << "| " << row.method << " | " << (row.scheme.empty() ? "-" : row.scheme)
-       << (row.detail.empty() ? "" : " (" + row.detail + ")") << " | "
-       << fixed(shown(r, row.runtime), d) << " | " << fixed(shown(r, row.fake_quant), d) << " | "
-       << (runtime_agrees(r, row) ? "yes" : "**NO**") << " | ";
+    os << "| " << row.method << " | " << (row.scheme.empty() ? "-" : row.scheme);
+    if (!row.detail.empty()) os << " (" << row.detail << ")";
+    os << " | " << fixed(shown(r, row.runtime), d) << " | " << fixed(shown(r, row.fake_quant), d)
+       << " | " << (runtime_agrees(r, row) ? "yes" : "**NO**") << " | ";
     if (!r.accuracy) os << fixed(row.runtime / std::log(2.0), 4) << " | ";
     os << (&row == &r.rows[0] ? "-" : fixed(delta(r, row), 2)) << " | "
        << fixed(static_cast<double>(row.bytes) / 1024.0, 1) << " | "
