@@ -47,4 +47,16 @@ StridedIndex<N> make_coalesced_index(const char* op, const Shape& shape,
   return make_index<N>(op, size, merged);
 }
 
+// The offsets of element i in all N operands from one walk over the dimensions (the div/mod
+// are shared; StridedIndex::offset repeats them per operand).
+template <int N>
+__device__ inline void offsets_of(const StridedIndex<N>& ix, int64_t i, int64_t (&off)[N]) {
+  for (int k = 0; k < N; ++k) off[k] = 0;
+  for (int d = ix.rank - 1; d >= 0; --d) {
+    const int64_t idx = i % ix.size[d];
+    i /= ix.size[d];
+    for (int k = 0; k < N; ++k) off[k] += idx * ix.stride[k][d];
+  }
+}
+
 }  // namespace octet::cuda

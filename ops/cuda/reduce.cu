@@ -21,6 +21,11 @@ constexpr int64_t kSerialMax = 32;
 constexpr int64_t kWarpMax = 1024;
 constexpr int64_t kTargetBlocks = 1024;  // enough blocks in flight for any current GPU
 constexpr int64_t kMinChunk = 4096;      // elements per block, at least (16 per thread)
+// Column path (kept elements adjacent in memory, reduced dims outer, as a bias gradient's
+// [rows, C] -> [1, C]): one thread per (output, chunk of at most kColumnChunk rows), so a warp
+// reads 32 adjacent elements at a time; kColumnThreads items fill the device.
+constexpr int64_t kColumnChunk = 256;
+constexpr int64_t kColumnThreads = 1 << 18;
 
 // +infinity in device code (std::numeric_limits is host-only without relaxed constexpr).
 template <typename T>
@@ -137,6 +142,27 @@ __global__ void reduce_block_kernel(const T* in, T* out, Acc* partial, int64_t n
   }
 }
 
+// Item = (chunk c, output o), o fastest so neighbouring threads read neighbouring elements; each
+// thread folds its chunk serially. Partials as reduce_block_kernel's: partial[o * chunks + c].
+template <ReduceOp OP, typename T, typename Acc>
+__global__ void reduce_columns_kernel(const T* in, T* out, Acc* partial, int64_t n_out,
+                                      int64_t n_red, int64_t chunks, int64_t chunk_len,
+                                      StridedIndex<2> kept, StridedIndex<1> red) {
+  using R = Reducer<OP, Acc>;
+  for (int64_t item = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; item < n_out * chunks;
+       item += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = item / n_out, o = item % n_out;
+    const int64_t r1 = (c + 1) * chunk_len < n_red ? (c + 1) * chunk_len : n_red;
+    const T* base = in + kept.offset(o, 0);
+    Acc acc = R::init();
+    for (int64_t r = c * chunk_len; r < r1; ++r) acc = R::step(acc, Acc(base[red.offset(r, 0)]));
+    if (partial)
+      partial[o * chunks + c] = acc;
+    else
+      out[kept.offset(o, 1)] = T(acc);
+  }
+}
+
 // Merges each output's chunks in chunk order.
 template <ReduceOp OP, typename T, typename Acc>
 __global__ void reduce_finish_kernel(const Acc* partial, T* out, int64_t n_out, int64_t chunks,
@@ -189,6 +215,29 @@ void reduce_typed(const View& in, const View& out, int dev) {
   if (n_red <= kSerialMax) {
     reduce_serial_kernel<OP, T, Acc>
         <<<blocks_for(n_out), kThreads, 0, s>>>(src, dst, n_out, n_red, kept, red);
+    OCTET_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  if (kept.rank > 0 && kept.stride[0][kept.rank - 1] == 1 && n_out >= 32) {
+    // Chunks depend on the shape only, so the summation order (and the result) is reproducible.
+    const int64_t want = (kColumnThreads + n_out - 1) / n_out;
+    const int64_t chunks = std::max<int64_t>(std::min(want, (n_red + 63) / 64),
+                                             (n_red + kColumnChunk - 1) / kColumnChunk);
+    const int64_t chunk_len = (n_red + chunks - 1) / chunks;
+    const unsigned grid = blocks_for(n_out * chunks);
+    if (chunks == 1) {
+      reduce_columns_kernel<OP, T, Acc>
+          <<<grid, kThreads, 0, s>>>(src, dst, nullptr, n_out, n_red, 1, chunk_len, kept, red);
+      OCTET_CUDA_CHECK_LAUNCH();
+      return;
+    }
+    Scratch partial(static_cast<size_t>(n_out * chunks) * sizeof(Acc), dev);
+    Acc* part = static_cast<Acc*>(partial.ptr);
+    reduce_columns_kernel<OP, T, Acc>
+        <<<grid, kThreads, 0, s>>>(src, dst, part, n_out, n_red, chunks, chunk_len, kept, red);
+    OCTET_CUDA_CHECK_LAUNCH();
+    reduce_finish_kernel<OP, T, Acc>
+        <<<blocks_for(n_out), kThreads, 0, s>>>(part, dst, n_out, chunks, kept);
     OCTET_CUDA_CHECK_LAUNCH();
     return;
   }
