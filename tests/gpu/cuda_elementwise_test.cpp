@@ -130,6 +130,17 @@ TEST(CudaElementwise, ScalarAxpbyAndPowMatchTheCpu) {
       cuda::pow_scalar(posd.view(), p, got.view());
       EXPECT_TRUE(all_close(got, want, tol_for(t))) << "pow " << p;
     }
+    // Contiguous but not 16-byte aligned (offset by one element): the dense path without packs,
+    // also in place. (pow above covers the packed path's tail: 561 elements.)
+    Tensor flat = Tensor::randn({1003}, gen, t);
+    Tensor x = flat.slice(0, 1, 1003), xd = flat.cuda().slice(0, 1, 1003);
+    Tensor want_flat = Tensor::empty({1002}, t), got_flat = Tensor::empty({1002}, t, gpu0());
+    cpu::unary(UnaryOp::gelu, x.view(), want_flat.view());
+    cuda::unary(UnaryOp::gelu, xd.view(), got_flat.view());
+    EXPECT_TRUE(all_close(got_flat, want_flat, tol_for(t))) << "misaligned gelu";
+    cpu::binary(BinaryOp::mul, x.view(), want_flat.view(), want_flat.view());  // in place
+    cuda::binary(BinaryOp::mul, xd.view(), got_flat.view(), got_flat.view());
+    EXPECT_TRUE(all_close(got_flat, want_flat, tol_for(t))) << "misaligned in-place mul";
   }
 }
 
