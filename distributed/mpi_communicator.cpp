@@ -43,6 +43,12 @@ void average(Tensor& t, int size) {
   }
 }
 
+// Open MPI may not be CUDA-aware: octet hands it host memory only.
+void check_host(const Tensor& t, const char* op) {
+  OCTET_CHECK(t.device().type == DeviceType::cpu, op, "the MPI backend takes host tensors, got ",
+              t.str(), " on ", t.device().str(), "; GPU tensors go through NCCL (--backend nccl)");
+}
+
 // MPI counts are ints; octet's tensors may be larger. Collectives that take one count are split
 // into chunks of this many elements.
 constexpr int64_t kMaxChunk = int64_t{1} << 30;
@@ -110,6 +116,7 @@ MpiCommunicator::~MpiCommunicator() {
 
 void MpiCommunicator::allreduce(Tensor& t, parallel::ReduceOp op) {
   parallel::check_collective_input(t, "allreduce");
+  check_host(t, "allreduce");
   const MPI_Datatype type = mpi_datatype(t.dtype(), "allreduce");
   char* data = static_cast<char*>(t.raw_data());
   const int64_t item = dtype_size(t.dtype());
@@ -125,6 +132,7 @@ void MpiCommunicator::allreduce(Tensor& t, parallel::ReduceOp op) {
 
 void MpiCommunicator::broadcast(Tensor& t, int root) {
   parallel::check_collective_input(t, "broadcast");
+  check_host(t, "broadcast");
   OCTET_CHECK(root >= 0 && root < size_, "broadcast", "root ", root, " outside a world of ", size_);
   char* data = static_cast<char*>(t.raw_data());
   const int64_t bytes = t.numel() * dtype_size(t.dtype());
@@ -137,6 +145,7 @@ void MpiCommunicator::broadcast(Tensor& t, int root) {
 
 Tensor MpiCommunicator::allgather(const Tensor& t) {
   parallel::check_collective_input(t, "allgather");
+  check_host(t, "allgather");
   const int64_t bytes = t.numel() * dtype_size(t.dtype());
   OCTET_CHECK(bytes < kMaxChunk, "allgather", "tensor ", t.str(), " is too large for one call");
   Shape shape = t.shape();
@@ -151,6 +160,7 @@ Tensor MpiCommunicator::allgather(const Tensor& t) {
 
 Tensor MpiCommunicator::reduce_scatter(const Tensor& t, parallel::ReduceOp op) {
   parallel::check_collective_input(t, "reduce_scatter");
+  check_host(t, "reduce_scatter");
   OCTET_CHECK(t.dim() >= 1 && t.size(0) % size_ == 0, "reduce_scatter", "dim 0 of ", t.str(),
               " must divide by the world size ", size_);
   Shape shape = t.shape();

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "framework/io/archive.h"
-#include "ops/cpu/copy.h"
+#include "ops/device_copy.h"
 
 namespace octet::io {
 namespace {
@@ -25,7 +25,15 @@ void restore(const Archive& archive, const std::string& name, const Tensor& dst)
               "checkpoint", archive.path(), ": tensor '", name, "' is ",
               dtype_name(archive.dtype(name)), shape_str(archive.shape(name)),
               " but the model expects ", dst.str());
-  cpu::copy(archive.view(name), dst.view());
+  copy_any(archive.view(name), dst.view());
+}
+
+// The archive writer reads host memory: a tensor on a GPU is copied to the host first, and the
+// copy is kept alive in `hold` until the archive is written.
+View host_view(const Tensor& t, std::vector<Tensor>& hold) {
+  if (t.device().type == DeviceType::cpu) return t.view();
+  hold.push_back(t.detach().contiguous().cpu());
+  return hold.back().view();
 }
 
 }  // namespace
@@ -33,14 +41,15 @@ void restore(const Archive& archive, const std::string& name, const Tensor& dst)
 void save_checkpoint(const std::string& path, const TrainingState& state) {
   OCTET_CHECK(state.model != nullptr, "checkpoint", path, ": no model to save");
   std::vector<NamedView> tensors;
+  std::vector<Tensor> hold;
   for (const auto& [name, t] : state.model->named_parameters())
-    tensors.push_back({kParam + name, t.view()});
+    tensors.push_back({kParam + name, host_view(t, hold)});
   for (const auto& [name, t] : state.model->named_buffers())
-    tensors.push_back({kBuffer + name, t.view()});
+    tensors.push_back({kBuffer + name, host_view(t, hold)});
   std::map<std::string, std::string> meta;
   if (state.optimizer) {
     for (const auto& [name, t] : state.optimizer->state())
-      tensors.push_back({kOptim + name, t.view()});
+      tensors.push_back({kOptim + name, host_view(t, hold)});
     meta["optim_steps"] = std::to_string(state.optimizer->steps());
   }
   for (const auto& [name, gen] : state.generators) meta[kRng + name] = encode_state(gen->state());

@@ -29,15 +29,14 @@ Tensor lm_loss(const Tensor& logits, const Tensor& targets) {
   return cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}));
 }
 
-CausalSelfAttention::CausalSelfAttention(const GptConfig& c, bool rotary, bool bias,
-                                         Generator& gen)
+CausalSelfAttention::CausalSelfAttention(const GptConfig& c, bool rotary, bool bias, Generator& gen)
     : heads_(c.heads), rotary_(rotary) {
   OCTET_CHECK(c.dim % c.heads == 0, "attention", "dim ", c.dim, " not divisible by ", c.heads,
               " heads");
-  qkv_ = register_module("qkv", std::make_shared<nn::Linear>(c.dim, 3 * c.dim, bias, gen,
-                                                             init_std()));
-  proj_ = register_module("proj", std::make_shared<nn::Linear>(c.dim, c.dim, bias, gen,
-                                                               residual_init(c)));
+  qkv_ =
+      register_module("qkv", std::make_shared<nn::Linear>(c.dim, 3 * c.dim, bias, gen, init_std()));
+  proj_ = register_module("proj",
+                          std::make_shared<nn::Linear>(c.dim, c.dim, bias, gen, residual_init(c)));
 }
 
 Tensor CausalSelfAttention::forward(const Tensor& x) {
@@ -65,8 +64,8 @@ class Gpt::Block : public nn::Module {
     ln2_ = register_module("ln2", std::make_shared<nn::LayerNorm>(c.dim));
     const int64_t hidden = c.mlp_hidden ? c.mlp_hidden : 4 * c.dim;
     fc_ = register_module("fc", std::make_shared<nn::Linear>(c.dim, hidden, true, gen, init_std()));
-    proj_ = register_module("proj", std::make_shared<nn::Linear>(hidden, c.dim, true, gen,
-                                                                 residual_init(c)));
+    proj_ = register_module(
+        "proj", std::make_shared<nn::Linear>(hidden, c.dim, true, gen, residual_init(c)));
   }
   std::string type_name() const override { return "GptBlock"; }
   Tensor forward(const Tensor& x, Generator& gen) {
@@ -96,7 +95,7 @@ Gpt::Gpt(const GptConfig& c, Generator& gen) : config_(c) {
 Tensor Gpt::forward(const Tensor& tokens, Generator& gen) {
   check_tokens(tokens, config_);
   const int64_t T = tokens.size(1);
-  Tensor pos = Tensor::arange(T, DType::i64);
+  Tensor pos = Tensor::arange(T, DType::i64).to(tokens.device());
   Tensor x = add(wte_->forward(tokens), wpe_->forward(pos));
   x = dropout(x, config_.dropout, is_training(), gen);
   for (size_t i = 0; i < blocks_->size(); ++i) x = (*blocks_)[i].forward(x, gen);
@@ -115,10 +114,10 @@ class Llama::Block : public nn::Module {
     mlp_norm_ = register_module("mlp_norm", std::make_shared<nn::RMSNorm>(c.dim));
     gate_ = register_module("gate",
                             std::make_shared<nn::Linear>(c.dim, hidden, false, gen, init_std()));
-    up_ = register_module("up",
-                          std::make_shared<nn::Linear>(c.dim, hidden, false, gen, init_std()));
-    down_ = register_module("down", std::make_shared<nn::Linear>(hidden, c.dim, false, gen,
-                                                                 residual_init(c)));
+    up_ =
+        register_module("up", std::make_shared<nn::Linear>(c.dim, hidden, false, gen, init_std()));
+    down_ = register_module(
+        "down", std::make_shared<nn::Linear>(hidden, c.dim, false, gen, residual_init(c)));
   }
   std::string type_name() const override { return "LlamaBlock"; }
   Tensor forward(const Tensor& x) {

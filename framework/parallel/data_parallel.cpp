@@ -6,6 +6,7 @@
 
 #include "framework/functional/arithmetic.h"
 #include "framework/tensor/autograd.h"
+#include "ops/device_copy.h"
 
 namespace octet::parallel {
 namespace {
@@ -26,6 +27,14 @@ DataParallel::DataParallel(nn::Module& model, Communicator& communicator,
   OCTET_CHECK(options_.bucket_bytes > 0, "data_parallel", "bucket_bytes must be positive, got ",
               options_.bucket_bytes);
   if (comm_.size() == 1) return;
+  // Buckets live where the parameters do (a GPU model's gradients are reduced on the GPU, by a
+  // backend that takes device tensors: NCCL), so all parameters must share one device.
+  const nn::NamedTensors all = model.named_parameters();
+  if (!all.empty()) device_ = all.front().second.device();
+  for (const auto& [name, t] : all)
+    OCTET_CHECK(t.device() == device_, "data_parallel", "parameter '", name, "' is on ",
+                t.device().str(), " but '", all.front().first, "' on ", device_.str(),
+                "; move the whole model with Module::to first");
   for (auto& [name, t] : model.named_parameters()) comm_.broadcast(t, 0);
   for (auto& [name, t] : model.named_buffers()) comm_.broadcast(t, 0);
 
@@ -38,7 +47,8 @@ DataParallel::DataParallel(nn::Module& model, Communicator& communicator,
     OCTET_CHECK(p.dtype() == DType::f32, "data_parallel", "parameter '", it->first, "' is ",
                 p.str(), "; gradient buckets hold f32");
     if (buckets_.empty() || bucket_floats * 4 >= options_.bucket_bytes) {
-      if (!buckets_.empty()) buckets_.back().flat = Tensor::zeros({bucket_floats});
+      if (!buckets_.empty())
+        buckets_.back().flat = Tensor::zeros({bucket_floats}, DType::f32, device_);
       buckets_.emplace_back();
       bucket_floats = 0;
     }
@@ -51,7 +61,7 @@ DataParallel::DataParallel(nn::Module& model, Communicator& communicator,
     slot_of_[p.impl()] = slots_.size();
     slots_.push_back(s);
   }
-  if (!buckets_.empty()) buckets_.back().flat = Tensor::zeros({bucket_floats});
+  if (!buckets_.empty()) buckets_.back().flat = Tensor::zeros({bucket_floats}, DType::f32, device_);
   threaded_ = options_.overlap && comm_.supports_background_thread();
   if (threaded_) worker_ = std::thread([this] { worker_loop(); });
 }
@@ -115,11 +125,27 @@ void DataParallel::on_leaf_ready(const Tensor& leaf) {
   launch_ready_buckets();
 }
 
+// The slot's stretch of its bucket, shaped like the parameter (a view: no copy).
+Tensor DataParallel::slot_view(const Slot& s) const {
+  const Tensor& flat = buckets_[static_cast<size_t>(s.bucket)].flat;
+  return make_view(flat, s.param.shape(), contiguous_strides(s.param.shape()), s.offset);
+}
+
 void DataParallel::mark_ready(Slot& s) {
   Bucket& b = buckets_[static_cast<size_t>(s.bucket)];
-  float* dst = b.flat.data<float>() + s.offset;
   const Tensor g = s.param.grad();
   s.had_grad = g.defined();
+  if (device_.type != DeviceType::cpu) {
+    // Device kernels on the device's one stream, so the all-reduce queued after them sees them.
+    if (s.had_grad)
+      copy_any(g.view(), slot_view(s).view());
+    else
+      fill_any(slot_view(s).view(), 0.0);
+    s.ready = true;
+    --b.pending;
+    return;
+  }
+  float* dst = b.flat.data<float>() + s.offset;
   if (s.had_grad) {
     const Tensor gc = g.contiguous();
     std::memcpy(dst, gc.data<float>(), static_cast<size_t>(gc.numel()) * sizeof(float));
@@ -196,6 +222,11 @@ void DataParallel::scatter_back() {
   const float inv = 1.0f / static_cast<float>(comm_.size());
   for (Slot& s : slots_) {
     if (!s.had_grad) continue;
+    if (device_.type != DeviceType::cpu) {
+      NoGradGuard no_grad;
+      s.param.set_grad(mul(slot_view(s), static_cast<double>(inv)));
+      continue;
+    }
     const float* src = buckets_[static_cast<size_t>(s.bucket)].flat.data<float>() + s.offset;
     Tensor g = Tensor::empty(s.param.shape());
     float* dst = g.data<float>();

@@ -82,6 +82,7 @@ class DataParallel {
   };
 
   void on_leaf_ready(const Tensor& leaf);
+  Tensor slot_view(const Slot& slot) const;
   void mark_ready(Slot& slot);
   void launch_ready_buckets();
   void reduce_bucket(size_t index);
@@ -92,6 +93,7 @@ class DataParallel {
   Communicator& comm_;
   DataParallelOptions options_;
   bool threaded_ = false;
+  Device device_;  // where the parameters, their gradients and the buckets live
   std::vector<Slot> slots_;
   std::unordered_map<const TensorImpl*, size_t> slot_of_;
   std::vector<Bucket> buckets_;

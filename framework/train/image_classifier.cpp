@@ -85,11 +85,13 @@ double evaluate_accuracy(models::Cnn& model, const Tensor& images, const uint8_t
   model.eval();
   Generator unused(0);
   const int64_t n = images.size(0), chunk = 1000;
+  const std::vector<Tensor> params = model.parameters();
+  const Device device = params.empty() ? Device{} : params.front().device();
   const RankShare share = rank_share(0, n, comm.rank(), comm.size());
   int64_t correct = 0;
   for (int64_t b = share.begin; b < share.end; b += chunk) {
     const int64_t e = std::min(share.end, b + chunk);
-    Tensor pred = argmax(model.forward(images.slice(0, b, e), unused));
+    Tensor pred = argmax(model.forward(images.slice(0, b, e).to(device), unused)).cpu();
     const int64_t* p = pred.data<int64_t>();
     for (int64_t i = 0; i < e - b; ++i) correct += p[i] == labels[b + i];
   }
@@ -123,6 +125,7 @@ CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
     owned = std::make_unique<models::Cnn>(models::CnnConfig{}, init_gen);
     model = owned.get();
   }
+  model->to(o.device);
   parallel::DataParallel data_parallel(*model, comm, o.data_parallel);
   optim::AdamW opt(model->named_parameters(), {o.lr, 0.9, 0.999, 1e-8, o.weight_decay, 2});
   const int64_t steps_per_epoch = (n_train + o.batch - 1) / o.batch;
@@ -146,7 +149,7 @@ CnnTrainResult train_cnn(const CnnTrainOptions& o, models::Cnn* model_out) {
         Tensor loss;
         {
           parallel::StatisticsSyncScope sync(comm);
-          loss = cross_entropy(model->forward(x, dropout_gen), y);
+          loss = cross_entropy(model->forward(x.to(o.device), dropout_gen), y.to(o.device));
         }
         step_loss +=
             loss.item() * static_cast<double>(micro.size()) / static_cast<double>(share.size());

@@ -28,6 +28,9 @@ struct CnnTrainOptions {
   int64_t train_limit = 0;  // > 0: train on the first N images only (quick tests)
   int64_t test_limit = 0;   // > 0: evaluate on the first N test images only
   std::string data_dir;     // empty: Debian's dataset-fashion-mnist
+  // Where the model trains: it is moved there (Module::to) and each batch is copied there; the
+  // data set stays on the host.
+  Device device;
   std::function<void(const std::string&)> log;  // progress lines, may be empty
   // Called with the global step number before each training step (QAT schedules), may be empty.
   std::function<void(int64_t)> before_step;

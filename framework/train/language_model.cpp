@@ -65,6 +65,7 @@ LmTrainer::LmTrainer(const LmTrainOptions& o, std::shared_ptr<const TextDataset>
   dropout_gen_ = Generator(parallel::per_rank_seed(o.seed + 2, comm_->rank()));
   model_ = make_language_model(o.arch, o.model, init_gen_);
   if (o.prepare_model) o.prepare_model(*model_);
+  model_->to(o.device);
   data_parallel_ = std::make_unique<parallel::DataParallel>(*model_, *comm_, o.data_parallel);
   optimizer_ = std::make_unique<optim::AdamW>(
       model_->named_parameters(), optim::AdamWOptions{o.lr, 0.9, 0.95, 1e-8, o.weight_decay, 2});
@@ -83,9 +84,10 @@ double LmTrainer::step() {
                                        static_cast<int>(o_.accumulation_steps));
     const Shape shape{micro.size(), block};
     auto rows = [&](const std::vector<int64_t>& v) {
-      return Tensor::from_vector(
-          std::vector<int64_t>(v.begin() + micro.begin * block, v.begin() + micro.end * block),
-          shape);
+      return Tensor::from_vector(std::vector<int64_t>(v.begin() + micro.begin * block,
+                                                      v.begin() + micro.end * block),
+                                 shape)
+          .to(o_.device);
     };
     Tensor loss;
     {
@@ -118,8 +120,9 @@ double LmTrainer::validation_loss() {
     std::vector<int64_t> x, y;
     text_->gather(part, x, y);
     const Shape shape{static_cast<int64_t>(part.size()), o_.model.block};
-    Tensor loss = models::lm_loss(model_->forward(Tensor::from_vector(x, shape), dropout_gen_),
-                                  Tensor::from_vector(y, shape));
+    Tensor loss =
+        models::lm_loss(model_->forward(Tensor::from_vector(x, shape).to(o_.device), dropout_gen_),
+                        Tensor::from_vector(y, shape).to(o_.device));
     total += loss.item() * static_cast<double>(part.size());
   }
   model_->train();
@@ -155,7 +158,7 @@ void LmTrainer::forward_training_batch() {
   NoGradGuard no_grad;
   std::vector<int64_t> x, y;
   text_->sample(Split::kTrain, o_.batch, o_.model.block, data_gen_, x, y);
-  model_->forward(Tensor::from_vector(x, {o_.batch, o_.model.block}), dropout_gen_);
+  model_->forward(Tensor::from_vector(x, {o_.batch, o_.model.block}).to(o_.device), dropout_gen_);
 }
 
 }  // namespace octet::train

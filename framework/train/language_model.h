@@ -32,6 +32,8 @@ struct LmTrainOptions {
   parallel::Communicator* communicator = nullptr;
   parallel::DataParallelOptions data_parallel;
   int64_t accumulation_steps = 1;  // micro-batches per optimizer step, reduced once
+  // Where the model trains: moved there after prepare_model, each batch copied there.
+  Device device;
 };
 
 class LmTrainer {

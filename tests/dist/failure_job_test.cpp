@@ -40,7 +40,7 @@ TEST(FailingRank, ARankThatHangsIsCaughtByTheCollectiveWatchdog) {
   std::printf("%s(exit %d after %.1f s)\n", r.output.c_str(), r.exit_code, r.seconds);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "the job hung";
-  EXPECT_LT(r.seconds, 30.0);
+  EXPECT_LT(r.seconds, 60.0);
   EXPECT_NE(r.output.find("rank 0 of 2: allreduce (16 bytes) has not completed after 2 s"),
             std::string::npos);
 }
