@@ -12,47 +12,23 @@
 #include <vector>
 
 #include "ops/error.h"
+#include "ops/matmul_shape.h"
 
 namespace octet::cpu {
 namespace {
 
 constexpr const char* kOp = "matmul";
 
-// One operand seen as a batch of 2-D matrices: element [n, r, c] lives at
-// data + n*sb + r*sr + c*sc (in elements). batch == 1 means "same matrix for every batch".
-struct Matrix {
-  char* data = nullptr;
-  DType dtype = DType::f32;
-  int64_t batch = 1, rows = 0, cols = 0;
-  int64_t sb = 0, sr = 0, sc = 0;
-
+// An operand (ops/matmul_shape.h) with the byte address of batch n.
+struct Matrix : MatmulOperand {
   char* at(int64_t n) const {
-    return batch > 1 ? data + n * sb * static_cast<int64_t>(dtype_size(dtype)) : data;
+    char* base = static_cast<char*>(data);
+    return batch > 1 ? base + n * sb * static_cast<int64_t>(dtype_size(dtype)) : base;
   }
 };
 
 Matrix to_matrix(const View& v, const char* name) {
-  OCTET_CHECK(v.dim() == 2 || v.dim() == 3, kOp, name, " must be 2-D or 3-D, got shape ",
-              shape_str(v.shape));
-  OCTET_CHECK(v.strides.size() == v.shape.size(), kOp, name, " has ", v.strides.size(),
-              " strides for shape ", shape_str(v.shape));
-  OCTET_CHECK(v.device.type == DeviceType::cpu, kOp, name, " is on ", v.device.str(),
-              ", expected cpu");
-  for (int64_t d : v.shape) {
-    OCTET_CHECK(d >= 0, kOp, name, " has a negative dimension: ", shape_str(v.shape));
-  }
-  OCTET_CHECK(v.data != nullptr || v.numel() == 0, kOp, name, " has no data");
-  const size_t r = v.shape.size() - 2;
-  Matrix m;
-  m.data = static_cast<char*>(v.data);
-  m.dtype = v.dtype;
-  m.batch = r == 1 ? v.shape[0] : 1;
-  m.sb = r == 1 ? v.strides[0] : 0;
-  m.rows = v.shape[r];
-  m.cols = v.shape[r + 1];
-  m.sr = v.strides[r];
-  m.sc = v.strides[r + 1];
-  return m;
+  return Matrix{matmul_operand(kOp, v, name, DeviceType::cpu)};
 }
 
 // The stride of a size-1 dimension never matters, so give it the one a dense layout would have;
@@ -68,10 +44,6 @@ bool normalize_for_onednn(Matrix& m) {
     m.sb = row_major ? m.rows * m.sr : m.cols * m.sc;
   }
   return (row_major || col_major) && m.sb > 0;
-}
-
-std::string strided(const char* name, const View& v) {
-  return detail::concat(name, " ", shape_str(v.shape), " with strides ", shape_str(v.strides));
 }
 
 // ---- oneDNN path --------------------------------------------------------------------------------
@@ -305,25 +277,7 @@ void matmul(const View& a_view, const View& b_view, const View& c_view, const Vi
   OCTET_CHECK(f64 || onednn, kOp, "unsupported dtypes: a ", dtype_name(a.dtype), " @ b ",
               dtype_name(b.dtype), " -> c ", dtype_name(c.dtype),
               "; supported are f32 @ f32 -> f32, bf16 @ bf16 -> f32, f64 @ f64 -> f64");
-  OCTET_CHECK(a.cols == b.rows, kOp, "inner dimensions differ: a ", shape_str(a_view.shape),
-              " vs b ", shape_str(b_view.shape));
-  const int64_t batch = std::max(a.batch, b.batch);
-  OCTET_CHECK((a.batch == 1 || a.batch == batch) && (b.batch == 1 || b.batch == batch), kOp,
-              "batch sizes differ: a ", shape_str(a_view.shape), " vs b ", shape_str(b_view.shape));
-  const Shape expected =
-      batch > 1 || c_view.dim() == 3 ? Shape{batch, a.rows, b.cols} : Shape{a.rows, b.cols};
-  OCTET_CHECK(c.batch == batch && c.rows == a.rows && c.cols == b.cols, kOp, "output c ",
-              shape_str(c_view.shape), " does not match a ", shape_str(a_view.shape), " @ b ",
-              shape_str(b_view.shape), ": expected ", shape_str(expected));
-  OCTET_CHECK(c.batch == 1 || c.sb != 0, kOp, "c has batch stride 0: every batch would write ",
-              "the same matrix");
-  if (bias) {
-    OCTET_CHECK(bias->dtype == c.dtype && bias->dim() == 1 && bias->shape[0] == c.cols &&
-                    (c.cols <= 1 || bias->strides[0] == 1) && bias->device.type == DeviceType::cpu,
-                kOp, "bias must be a contiguous cpu [", c.cols, "] vector of c's dtype ",
-                dtype_name(c.dtype), ", got ", dtype_name(bias->dtype), " ",
-                strided("bias", *bias));
-  }
+  check_matmul_shapes(kOp, a_view, b_view, c_view, bias, a, b, c);
   if (c.batch == 0 || c.rows == 0 || c.cols == 0) return;
 
   if (f64) {
@@ -331,17 +285,17 @@ void matmul(const View& a_view, const View& b_view, const View& c_view, const Vi
     return;
   }
   OCTET_CHECK(normalize_for_onednn(c) && c.sc == 1, kOp, "unsupported strides for ",
-              strided("c", c_view), ": the output needs unit column stride, non-overlapping ",
+              strided_str("c", c_view), ": the output needs unit column stride, non-overlapping ",
               "rows and a positive batch stride; write into a contiguous buffer instead");
   float* bias_data = bias ? bias->ptr<float>() : nullptr;
   if (a.cols == 0) {
     fill_empty_product(c, bias_data, accumulate);
     return;
   }
-  OCTET_CHECK(normalize_for_onednn(a), kOp, "unsupported strides for ", strided("a", a_view),
+  OCTET_CHECK(normalize_for_onednn(a), kOp, "unsupported strides for ", strided_str("a", a_view),
               ": each matrix needs a unit row or column stride, a leading dimension covering the ",
               "other one and a positive batch stride; make it contiguous first");
-  OCTET_CHECK(normalize_for_onednn(b), kOp, "unsupported strides for ", strided("b", b_view),
+  OCTET_CHECK(normalize_for_onednn(b), kOp, "unsupported strides for ", strided_str("b", b_view),
               ": each matrix needs a unit row or column stride, a leading dimension covering the ",
               "other one and a positive batch stride; make it contiguous first");
   run_onednn(a, b, c, bias_data, accumulate);

@@ -12,6 +12,7 @@
 #include "ops/cuda/check.h"
 #include "ops/cuda/gemm_kernels.h"
 #include "ops/cuda/lt.h"
+#include "ops/matmul_shape.h"
 
 namespace octet::cuda {
 namespace {
@@ -25,27 +26,17 @@ struct Matrix : StridedMatrix {
   DType dtype = DType::f32;
 };
 
-Matrix to_matrix(const View& v, const char* name) {
-  OCTET_CHECK(v.dim() == 2 || v.dim() == 3, kOp, name, " must be 2-D or 3-D, got shape ",
-              shape_str(v.shape));
-  OCTET_CHECK(v.strides.size() == v.shape.size(), kOp, name, " has ", v.strides.size(),
-              " strides for shape ", shape_str(v.shape));
-  OCTET_CHECK(v.device.type == DeviceType::cuda, kOp, name, " is on ", v.device.str(),
-              ", expected a CUDA device");
-  for (int64_t d : v.shape)
-    OCTET_CHECK(d >= 0, kOp, name, " has a negative dimension: ", shape_str(v.shape));
-  OCTET_CHECK(v.data != nullptr || v.numel() == 0, kOp, name, " has no data");
-  const size_t r = v.shape.size() - 2;
+// The kernels' form of a checked operand (ops/matmul_shape.h).
+Matrix to_matrix(const MatmulOperand& o) {
   Matrix m;
-  m.data = v.data;
-  m.dtype = v.dtype;
-  m.batch = r == 1 ? v.shape[0] : 1;
-  m.sb = r == 1 ? v.strides[0] : 0;
-  m.rows = v.shape[r];
-  m.cols = v.shape[r + 1];
-  m.sr = v.strides[r];
-  m.sc = v.strides[r + 1];
-  if (m.batch == 1) m.sb = 0;  // one matrix: "broadcast" is the same thing
+  m.data = o.data;
+  m.dtype = o.dtype;
+  m.batch = o.batch;
+  m.rows = o.rows;
+  m.cols = o.cols;
+  m.sb = o.batch == 1 ? 0 : o.sb;  // one matrix: "broadcast" is the same thing
+  m.sr = o.sr;
+  m.sc = o.sc;
   return m;
 }
 
@@ -59,11 +50,6 @@ Order normalize(Matrix& m) {
   if (m.sc == 1 && m.sr >= std::max<int64_t>(m.cols, 1)) return Order::row;
   if (m.sr == 1 && m.sc >= std::max<int64_t>(m.rows, 1)) return Order::col;
   return Order::none;
-}
-
-std::string strided(const char* name, const View& v) {
-  return octet::detail::concat(name, " ", shape_str(v.shape), " with strides ",
-                               shape_str(v.strides));
 }
 
 cudaDataType_t cuda_type(DType t) {
@@ -118,7 +104,10 @@ void run_cublaslt(const Matrix& a, Order a_order, const Matrix& b, Order b_order
 
 void matmul(const View& a_view, const View& b_view, const View& c_view, const View* bias,
             bool accumulate) {
-  Matrix a = to_matrix(a_view, "a"), b = to_matrix(b_view, "b"), c = to_matrix(c_view, "c");
+  const MatmulOperand oa = matmul_operand(kOp, a_view, "a", DeviceType::cuda),
+                      ob = matmul_operand(kOp, b_view, "b", DeviceType::cuda),
+                      oc = matmul_operand(kOp, c_view, "c", DeviceType::cuda);
+  Matrix a = to_matrix(oa), b = to_matrix(ob), c = to_matrix(oc);
   OCTET_CHECK(a_view.device == b_view.device && a_view.device == c_view.device, kOp,
               "operands live on different devices: a ", a_view.device.str(), ", b ",
               b_view.device.str(), ", c ", c_view.device.str());
@@ -133,25 +122,7 @@ void matmul(const View& a_view, const View& b_view, const View& c_view, const Vi
   OCTET_CHECK(f64 || lt_types, kOp, "unsupported dtypes: a ", dtype_name(a.dtype), " @ b ",
               dtype_name(b.dtype), " -> c ", dtype_name(c.dtype),
               "; supported are f32 @ f32 -> f32, bf16 @ bf16 -> f32 or bf16, f64 @ f64 -> f64");
-  OCTET_CHECK(a.cols == b.rows, kOp, "inner dimensions differ: a ", shape_str(a_view.shape),
-              " vs b ", shape_str(b_view.shape));
-  const int64_t batch = std::max(a.batch, b.batch);
-  OCTET_CHECK((a.batch == 1 || a.batch == batch) && (b.batch == 1 || b.batch == batch), kOp,
-              "batch sizes differ: a ", shape_str(a_view.shape), " vs b ", shape_str(b_view.shape));
-  const Shape expected =
-      batch > 1 || c_view.dim() == 3 ? Shape{batch, a.rows, b.cols} : Shape{a.rows, b.cols};
-  OCTET_CHECK(c.batch == batch && c.rows == a.rows && c.cols == b.cols, kOp, "output c ",
-              shape_str(c_view.shape), " does not match a ", shape_str(a_view.shape), " @ b ",
-              shape_str(b_view.shape), ": expected ", shape_str(expected));
-  OCTET_CHECK(c.batch == 1 || c.sb != 0, kOp, "c has batch stride 0: every batch would write ",
-              "the same matrix");
-  if (bias) {
-    OCTET_CHECK(bias->dtype == c.dtype && bias->dim() == 1 && bias->shape[0] == c.cols &&
-                    (c.cols <= 1 || bias->strides[0] == 1) && bias->device == c_view.device,
-                kOp, "bias must be a contiguous ", c_view.device.str(), " [", c.cols,
-                "] vector of c's dtype ", dtype_name(c.dtype), ", got ", dtype_name(bias->dtype),
-                " ", strided("bias", *bias), " on ", bias->device.str());
-  }
+  check_matmul_shapes(kOp, a_view, b_view, c_view, bias, oa, ob, oc);
   if (c.batch == 0 || c.rows == 0 || c.cols == 0) return;
   const void* bias_data = bias ? bias->data : nullptr;
 
@@ -160,7 +131,7 @@ void matmul(const View& a_view, const View& b_view, const View& c_view, const Vi
     return;
   }
   OCTET_CHECK(normalize(c) == Order::row && (c.batch == 1 || c.sb > 0), kOp,
-              "unsupported strides for ", strided("c", c_view),
+              "unsupported strides for ", strided_str("c", c_view),
               ": the output needs unit column stride, non-overlapping rows and a positive batch ",
               "stride; write into a contiguous buffer instead");
   if (a.cols == 0) {
@@ -169,11 +140,11 @@ void matmul(const View& a_view, const View& b_view, const View& c_view, const Vi
   }
   const Order a_order = normalize(a), b_order = normalize(b);
   OCTET_CHECK(a_order != Order::none && a.sb >= 0, kOp, "unsupported strides for ",
-              strided("a", a_view),
+              strided_str("a", a_view),
               ": each matrix needs a unit row or column stride, a leading dimension covering the ",
               "other one and a non-negative batch stride; make it contiguous first");
   OCTET_CHECK(b_order != Order::none && b.sb >= 0, kOp, "unsupported strides for ",
-              strided("b", b_view),
+              strided_str("b", b_view),
               ": each matrix needs a unit row or column stride, a leading dimension covering the ",
               "other one and a non-negative batch stride; make it contiguous first");
   run_cublaslt(a, a_order, b, b_order, c, bias_data, accumulate, device);
