@@ -5,6 +5,7 @@
 #include "ops/cuda/launch_checks.h"
 #include "ops/cuda/norm.h"
 #include "ops/cuda/row_reduce.cuh"
+#include "ops/norm_checks.h"
 
 namespace octet::cuda {
 namespace {
@@ -116,37 +117,7 @@ __global__ void param_total_kernel(const T* partial, T* dw, T* db, int64_t n, in
   }
 }
 
-struct Rows {
-  int64_t count = 0;
-  int64_t dim = 0;
-};
-
-Rows check_rows(const char* op, const View& x, const View& weight) {
-  OCTET_CHECK(x.dim() >= 1 && x.shape.back() > 0, op, "needs a non-empty last dimension, got ",
-              shape_str(x.shape));
-  OCTET_CHECK(x.is_contiguous(), op, "input ", shape_str(x.shape), " must be contiguous");
-  const int64_t dim = x.shape.back();
-  OCTET_CHECK(weight.numel() == dim && weight.is_contiguous(), op, "weight ",
-              shape_str(weight.shape), " does not fit input ", shape_str(x.shape));
-  check_same_dtype(op, x, weight);
-  device_of(op, {&x, &weight});
-  return {x.numel() / dim, dim};
-}
-
-void check_like(const char* op, const char* what, const View& v, const View& like) {
-  OCTET_CHECK(v.shape == like.shape && v.is_contiguous(), op, what, " ", shape_str(v.shape),
-              " must be contiguous with shape ", shape_str(like.shape));
-  check_same_dtype(op, v, like);
-  device_of(op, {&v, &like});
-}
-
-void check_per_row(const char* op, const char* what, const View& v, const Rows& rows,
-                   const View& x) {
-  OCTET_CHECK(v.numel() == rows.count && v.is_contiguous(), op, what, " ", shape_str(v.shape),
-              " needs one contiguous element per row of ", shape_str(x.shape));
-  check_same_dtype(op, v, x);
-  device_of(op, {&v, &x});
-}
+using Rows = NormRows;
 
 template <typename T>
 const T* ptr_or_null(const View* v) {
@@ -209,11 +180,8 @@ void backward_typed(const View& grad_out, const View& x, const View& weight, con
 void layer_norm_forward(const View& x, const View& weight, const View* bias, double eps,
                         const View& out, const View& mean, const View& rstd) {
   const char* op = "layer_norm";
-  const Rows rows = check_rows(op, x, weight);
-  if (bias) check_like(op, "bias", *bias, weight);
-  check_like(op, "output", out, x);
-  check_per_row(op, "mean", mean, rows, x);
-  check_per_row(op, "rstd", rstd, rows, x);
+  const Rows rows = check_layer_norm_forward(x, weight, bias, out, mean, rstd);
+  device_of(op, {&x});
   dispatch_float(x.dtype, op, [&](auto t) {
     forward_typed<true, decltype(t)>(x, weight, bias, eps, out, &mean, rstd, rows);
   });
@@ -222,13 +190,8 @@ void layer_norm_forward(const View& x, const View& weight, const View* bias, dou
 void layer_norm_backward(const View& grad_out, const View& x, const View& weight, const View& mean,
                          const View& rstd, const View* dx, const View* dweight, const View* dbias) {
   const char* op = "layer_norm_backward";
-  const Rows rows = check_rows(op, x, weight);
-  check_like(op, "gradient", grad_out, x);
-  check_per_row(op, "mean", mean, rows, x);
-  check_per_row(op, "rstd", rstd, rows, x);
-  if (dx) check_like(op, "dx", *dx, x);
-  if (dweight) check_like(op, "dweight", *dweight, weight);
-  if (dbias) check_like(op, "dbias", *dbias, weight);
+  const Rows rows = check_layer_norm_backward(grad_out, x, weight, mean, rstd, dx, dweight, dbias);
+  device_of(op, {&x});
   dispatch_float(x.dtype, op, [&](auto t) {
     backward_typed<true, decltype(t)>(grad_out, x, weight, &mean, rstd, dx, dweight, dbias, rows);
   });
@@ -237,9 +200,8 @@ void layer_norm_backward(const View& grad_out, const View& x, const View& weight
 void rms_norm_forward(const View& x, const View& weight, double eps, const View& out,
                       const View& rstd) {
   const char* op = "rms_norm";
-  const Rows rows = check_rows(op, x, weight);
-  check_like(op, "output", out, x);
-  check_per_row(op, "rstd", rstd, rows, x);
+  const Rows rows = check_rms_norm_forward(x, weight, out, rstd);
+  device_of(op, {&x});
   dispatch_float(x.dtype, op, [&](auto t) {
     forward_typed<false, decltype(t)>(x, weight, nullptr, eps, out, nullptr, rstd, rows);
   });
@@ -248,11 +210,8 @@ void rms_norm_forward(const View& x, const View& weight, double eps, const View&
 void rms_norm_backward(const View& grad_out, const View& x, const View& weight, const View& rstd,
                        const View* dx, const View* dweight) {
   const char* op = "rms_norm_backward";
-  const Rows rows = check_rows(op, x, weight);
-  check_like(op, "gradient", grad_out, x);
-  check_per_row(op, "rstd", rstd, rows, x);
-  if (dx) check_like(op, "dx", *dx, x);
-  if (dweight) check_like(op, "dweight", *dweight, weight);
+  const Rows rows = check_rms_norm_backward(grad_out, x, weight, rstd, dx, dweight);
+  device_of(op, {&x});
   dispatch_float(x.dtype, op, [&](auto t) {
     backward_typed<false, decltype(t)>(grad_out, x, weight, nullptr, rstd, dx, dweight, nullptr,
                                        rows);
