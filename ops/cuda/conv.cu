@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "ops/conv_checks.h"
 #include "ops/cuda/check.h"
 #include "ops/cuda/conv.h"
 #include "ops/cuda/gemm.h"
@@ -249,26 +250,6 @@ void backward_typed(const View& x, const View& weight, const View& grad_out, con
   }
 }
 
-void check_dense(const View& v, const char* name) {
-  OCTET_CHECK(v.is_contiguous(), kOp, name, " must be contiguous, got shape ", shape_str(v.shape),
-              " with strides ", shape_str(v.strides));
-}
-
-void check_cols(const View& cols, const Conv2dGeometry& g, int64_t count, DType dtype) {
-  const Shape expected{g.patch(), count * g.out_pixels()};
-  OCTET_CHECK(cols.shape == expected && cols.is_contiguous() && cols.dtype == dtype, kOp,
-              "columns must be a contiguous ", dtype_name(dtype), shape_str(expected), ", got ",
-              dtype_name(cols.dtype), shape_str(cols.shape));
-}
-
-void check_images(const View& v, const Conv2dGeometry& g, const char* name) {
-  OCTET_CHECK(v.dim() == 4 && v.shape[1] == g.in_channels && v.shape[2] == g.height &&
-                  v.shape[3] == g.width,
-              kOp, name, " ", shape_str(v.shape), " does not match the geometry's [N, ",
-              g.in_channels, ", ", g.height, ", ", g.width, "]");
-  check_dense(v, name);
-}
-
 }  // namespace
 
 Conv2dGeometry conv2d_geometry(const View& x, const View& weight, int64_t stride, int64_t padding) {
@@ -281,8 +262,8 @@ Conv2dGeometry conv2d_geometry(const View& x, const View& weight, int64_t stride
 }
 
 void im2col(const View& x, const Conv2dGeometry& g, const View& cols) {
-  check_images(x, g, "im2col input");
-  check_cols(cols, g, x.shape[0], x.dtype);
+  check_conv_images(x, g, "im2col input");
+  check_conv_columns(cols, g, x.shape[0], x.dtype);
   const int device = device_of("im2col", {&x, &cols});
   dispatch_float(x.dtype, "im2col", [&](auto t) {
     using T = decltype(t);
@@ -292,8 +273,8 @@ void im2col(const View& x, const Conv2dGeometry& g, const View& cols) {
 }
 
 void col2im(const View& cols, const Conv2dGeometry& g, const View& dx) {
-  check_images(dx, g, "col2im output");
-  check_cols(cols, g, dx.shape[0], dx.dtype);
+  check_conv_images(dx, g, "col2im output");
+  check_conv_columns(cols, g, dx.shape[0], dx.dtype);
   const int device = device_of("col2im", {&cols, &dx});
   dispatch_float(dx.dtype, "col2im", [&](auto t) {
     using T = decltype(t);
@@ -305,19 +286,8 @@ void col2im(const View& cols, const Conv2dGeometry& g, const View& dx) {
 void conv2d_forward(const View& x, const View& weight, const View* bias, const View& out,
                     int64_t stride, int64_t padding) {
   const Conv2dGeometry g = conv2d_geometry(x, weight, stride, padding);
-  check_dense(x, "input");
-  check_dense(weight, "weight");
-  OCTET_CHECK(out.shape == g.output_shape() && out.dtype == x.dtype, kOp, "output ",
-              dtype_name(out.dtype), shape_str(out.shape), " should be ", dtype_name(x.dtype),
-              shape_str(g.output_shape()));
-  check_dense(out, "output");
-  if (bias) {
-    OCTET_CHECK(bias->dim() == 1 && bias->shape[0] == g.out_channels && bias->dtype == x.dtype &&
-                    bias->is_contiguous(),
-                kOp, "bias must be a contiguous ", dtype_name(x.dtype), "[", g.out_channels,
-                "], got ", dtype_name(bias->dtype), shape_str(bias->shape));
-    device_of(kOp, {&x, bias});
-  }
+  check_conv2d_forward(x, weight, bias, out, g);
+  if (bias) device_of(kOp, {&x, bias});
   const int device = device_of(kOp, {&x, &out});
   dispatch_float(x.dtype, kOp,
                  [&](auto t) { forward_typed<decltype(t)>(x, weight, bias, out, g, device); });
@@ -327,23 +297,10 @@ void conv2d_backward(const View& x, const View& weight, const View& grad_out, in
                      int64_t padding, const View* grad_x, const View* grad_weight,
                      const View* grad_bias) {
   const Conv2dGeometry g = conv2d_geometry(x, weight, stride, padding);
-  check_dense(x, "input");
-  check_dense(weight, "weight");
-  OCTET_CHECK(grad_out.shape == g.output_shape() && grad_out.dtype == x.dtype, kOp,
-              "output gradient ", dtype_name(grad_out.dtype), shape_str(grad_out.shape),
-              " should be ", dtype_name(x.dtype), shape_str(g.output_shape()));
-  check_dense(grad_out, "output gradient");
+  check_conv2d_backward(x, weight, grad_out, grad_x, grad_weight, grad_bias, g);
   const int device = device_of(kOp, {&x, &grad_out});
-  auto check_like = [&](const View* v, const Shape& shape, const char* name) {
-    if (!v) return;
-    OCTET_CHECK(v->shape == shape && v->dtype == x.dtype && v->is_contiguous(), kOp, name,
-                " must be a contiguous ", dtype_name(x.dtype), shape_str(shape), ", got ",
-                dtype_name(v->dtype), shape_str(v->shape));
-    device_of(kOp, {&x, v});
-  };
-  check_like(grad_x, x.shape, "input gradient");
-  check_like(grad_weight, weight.shape, "weight gradient");
-  check_like(grad_bias, {g.out_channels}, "bias gradient");
+  for (const View* v : {grad_x, grad_weight, grad_bias})
+    if (v) device_of(kOp, {&x, v});
   dispatch_float(x.dtype, kOp, [&](auto t) {
     backward_typed<decltype(t)>(x, weight, grad_out, grad_x, grad_weight, grad_bias, g, device);
   });
