@@ -8,6 +8,7 @@
 
 #include "ops/cpu/dispatch.h"
 #include "ops/cpu/fast_math.h"
+#include "ops/row_checks.h"
 
 namespace octet::cpu {
 namespace {
@@ -87,25 +88,6 @@ template <typename Fn>
 void for_each_row(int64_t rows, int64_t cols, Fn&& row_fn) {
 #pragma omp parallel for schedule(static, kRowChunk) if (rows > 1 && rows * cols > kParallelWork)
   for (int64_t r = 0; r < rows; ++r) row_fn(r);
-}
-
-int64_t last_dim(const View& v) { return v.dim() ? v.shape.back() : 1; }
-int64_t rows_of(const View& v) {
-  const int64_t cols = last_dim(v);
-  return cols ? v.numel() / cols : 0;
-}
-
-// Every view has the shape and dtype of the first, and all are contiguous.
-void check_rows(const char* op, std::initializer_list<const View*> views) {
-  const View& first = **views.begin();
-  OCTET_CHECK(first.dim() >= 1, op, "needs at least one dimension, got a scalar");
-  for (const View* v : views) {
-    check_same_dtype(op, first, *v);
-    OCTET_CHECK(v->shape == first.shape, op, "shapes differ: ", shape_str(first.shape), " vs ",
-                shape_str(v->shape));
-    OCTET_CHECK(v->is_contiguous(), op, "needs contiguous rows, got strides ",
-                shape_str(v->strides), " for ", shape_str(v->shape));
-  }
 }
 
 void check_causal(const char* op, const View& v, double scale) {

@@ -3,6 +3,7 @@
 #include "ops/cuda/launch_checks.h"
 #include "ops/cuda/row_reduce.cuh"
 #include "ops/cuda/softmax.h"
+#include "ops/row_checks.h"
 
 namespace octet::cuda {
 namespace {
@@ -124,23 +125,9 @@ __global__ void cross_entropy_backward_kernel(const T* x, const int64_t* tg, int
   }
 }
 
-int64_t last_dim(const View& v) { return v.dim() ? v.shape.back() : 1; }
-int64_t rows_of(const View& v) {
-  const int64_t cols = last_dim(v);
-  return cols ? v.numel() / cols : 0;
-}
-
-// As the CPU's check_rows, plus one device for all; returns that device.
-int check_rows(const char* op, std::initializer_list<const View*> views) {
-  const View& first = **views.begin();
-  OCTET_CHECK(first.dim() >= 1, op, "needs at least one dimension, got a scalar");
-  for (const View* v : views) {
-    check_same_dtype(op, first, *v);
-    OCTET_CHECK(v->shape == first.shape, op, "shapes differ: ", shape_str(first.shape), " vs ",
-                shape_str(v->shape));
-    OCTET_CHECK(v->is_contiguous(), op, "needs contiguous rows, got strides ",
-                shape_str(v->strides), " for ", shape_str(v->shape));
-  }
+// The shared row rule (ops/row_checks.h), plus one CUDA device for all; returns that device.
+int check_device_rows(const char* op, std::initializer_list<const View*> views) {
+  check_rows(op, views);
   return device_of(op, views);
 }
 
@@ -199,17 +186,17 @@ int check_cross_entropy(const View& logits, const View& targets,
 }  // namespace
 
 void softmax_forward(const View& x, const View& y) {
-  const int device = check_rows("softmax", {&x, &y});
+  const int device = check_device_rows("softmax", {&x, &y});
   softmax_launch("softmax", x, y, 1.0, false, device);
 }
 
 void softmax_backward(const View& y, const View& dy, const View& dx) {
-  const int device = check_rows("softmax_backward", {&y, &dy, &dx});
+  const int device = check_device_rows("softmax_backward", {&y, &dy, &dx});
   softmax_backward_launch("softmax_backward", y, dy, dx, 1.0, false, device);
 }
 
 void log_softmax_forward(const View& x, const View& y) {
-  const int device = check_rows("log_softmax", {&x, &y});
+  const int device = check_device_rows("log_softmax", {&x, &y});
   const int64_t cols = last_dim(x), rows = rows_of(x);
   if (rows == 0 || cols == 0) return;
   cudaStream_t s = stream_on(device);
@@ -222,7 +209,7 @@ void log_softmax_forward(const View& x, const View& y) {
 }
 
 void log_softmax_backward(const View& y, const View& dy, const View& dx) {
-  const int device = check_rows("log_softmax_backward", {&y, &dy, &dx});
+  const int device = check_device_rows("log_softmax_backward", {&y, &dy, &dx});
   const int64_t cols = last_dim(y), rows = rows_of(y);
   if (rows == 0 || cols == 0) return;
   cudaStream_t s = stream_on(device);
@@ -262,7 +249,7 @@ int64_t cross_entropy_forward(const View& logits, const View& targets, int64_t i
 void cross_entropy_backward(const View& logits, const View& targets, int64_t ignore_index,
                             const View& lse, double scale, const View& dlogits) {
   const int device = check_cross_entropy(logits, targets, {&lse});
-  check_rows("cross_entropy_backward", {&logits, &dlogits});
+  check_device_rows("cross_entropy_backward", {&logits, &dlogits});
   const int64_t rows = logits.shape[0], cols = logits.shape[1];
   if (rows == 0 || cols == 0) return;
   cudaStream_t s = stream_on(device);
@@ -276,13 +263,13 @@ void cross_entropy_backward(const View& logits, const View& targets, int64_t ign
 }
 
 void causal_softmax_forward(const View& x, double scale, const View& y) {
-  const int device = check_rows("causal_softmax", {&x, &y});
+  const int device = check_device_rows("causal_softmax", {&x, &y});
   check_causal("causal_softmax", x, scale);
   softmax_launch("causal_softmax", x, y, scale, true, device);
 }
 
 void causal_softmax_backward(const View& y, const View& dy, double scale, const View& dx) {
-  const int device = check_rows("causal_softmax_backward", {&y, &dy, &dx});
+  const int device = check_device_rows("causal_softmax_backward", {&y, &dy, &dx});
   check_causal("causal_softmax_backward", y, scale);
   softmax_backward_launch("causal_softmax_backward", y, dy, dx, scale, true, device);
 }
