@@ -122,13 +122,22 @@ std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
     if (o.on_model) o.on_model(method, scheme, model);
   };
 
+  // train_cnn's after_step hook for the fine-tuning of `row`.
+  auto report_steps = [&](const std::string& row) -> std::function<void(const train::StepReport&)> {
+    if (!o.on_finetune_step) return {};
+    return [&o, row](const train::StepReport& step) { o.on_finetune_step(row, step); };
+  };
+
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<models::Cnn> base = copy_of(trained);
   add("fp32", "", *base, t0);
 
   t0 = std::chrono::steady_clock::now();
   std::unique_ptr<models::Cnn> control = copy_of(trained);
-  train::train_cnn(finetune, control.get());
+  train::CnnTrainOptions control_finetune = finetune;
+  control_finetune.after_step = report_steps("fp32_finetune");
+  if (o.on_finetune_start) o.on_finetune_start("fp32_finetune");
+  train::train_cnn(control_finetune, control.get());
   add("fp32_finetune", "", *control, t0);
 
   for (size_t k = 0; k < all_schemes.size(); ++k) {
@@ -148,8 +157,10 @@ std::vector<CnnQuantRow> compare_cnn_quantization(const models::Cnn& trained,
     std::unique_ptr<models::Cnn> qat = copy_of(trained);
     prepare(*qat, config);
     train::CnnTrainOptions qat_finetune = finetune;
+    qat_finetune.after_step = report_steps("qat_" + scheme);
     if (o.qat_schedule)
       qat_finetune.before_step = [&](int64_t step) { o.qat_schedule->apply(*qat, step); };
+    if (o.on_finetune_start) o.on_finetune_start("qat_" + scheme);
     train::train_cnn(qat_finetune, qat.get());
     add("qat", scheme, *qat, t0);
   }

@@ -49,6 +49,10 @@ struct CnnQuantOptions {
   // (train::evaluate_accuracy's chunks).
   int64_t eval_batch = 0;
   std::function<void(const std::string&)> log;
+  // Called when a fine-tuning row ("fp32_finetune", "qat_<scheme>") starts, then after each of
+  // its optimizer steps, for progress bars and metrics logs; either may be empty.
+  std::function<void(const std::string& row)> on_finetune_start;
+  std::function<void(const std::string& row, const train::StepReport&)> on_finetune_step;
   // Sees each row's finished model (method and scheme as in its row) after the row is measured
   // and before the model is discarded, so callers can export or probe it; may be empty.
   std::function<void(const std::string& method, const std::string& scheme, models::Cnn& model)>

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -261,6 +263,16 @@ int run_compare_cnn(const CnnCompareSettings& s) {
   o.qat_schemes = s.common.qat_schemes;
   o.ptq_methods = outlier;
   o.log = log_line;
+  // A progress bar (and metrics lines, and a loss chart) per fine-tuning row, like FP32's.
+  std::map<std::string, std::unique_ptr<TrainingMonitor>> finetunes;
+  o.on_finetune_start = [&](const std::string& row) {
+    finetunes[row] = std::make_unique<TrainingMonitor>(row, "samples/s", dir);
+  };
+  o.on_finetune_step = [&](const std::string& row, const train::StepReport& step) {
+    TrainingMonitor& monitor = *finetunes.at(row);
+    monitor.on_step(step);
+    if (step.step == step.total) monitor.finish();
+  };
   std::string outlier_columns;  // the llm_int8 row's calibrated outlier columns per fc layer
   o.on_model = [&](const std::string& method, const std::string& scheme, models::Cnn& m) {
     if (!parallel::world().is_root()) return;

@@ -101,7 +101,7 @@ ProgressBar::ProgressBar(std::string label, int64_t total_steps, std::string uni
       interactive_ = options_.out == &std::cerr && stderr_is_interactive();
       break;
   }
-  start_ = last_time_ = options_.now();
+  start_ = last_time_ = options_.started >= 0 ? options_.started : options_.now();
 }
 
 double ProgressBar::rate() const { return step_time_ema_ > 0 ? items_ema_ / step_time_ema_ : 0.0; }

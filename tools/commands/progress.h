@@ -48,6 +48,9 @@ struct ProgressOptions {
   double every_seconds = 10;    // ... or this long after the previous one
   double redraw_seconds = 0.1;  // interactive redraws at most this often
   Clock now = {};               // empty: steady_seconds
+  // >= 0: the run began at this reading of `now`, before the bar was made (a bar made at the
+  // first step, once the total is known, would otherwise time that step as taking no time).
+  double started = -1;
   std::ostream* out = nullptr;  // null: std::cerr
 };
 

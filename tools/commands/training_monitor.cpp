@@ -20,14 +20,19 @@ TrainingMonitor::TrainingMonitor(std::string phase, std::string unit, const std:
     : phase_(std::move(phase)),
       unit_(std::move(unit)),
       run_dir_(run_dir),
-      root_(parallel::world().is_root()) {
+      root_(parallel::world().is_root()),
+      started_(steady_seconds()) {
   if (root_ && !run_dir.empty()) log_ = std::make_unique<MetricsLog>(run_dir);
 }
 
 void TrainingMonitor::on_step(const train::StepReport& s) {
   if (!root_) return;
   // The bar is made at the first step, when the loop has said how many steps it will take.
-  if (!bar_) bar_ = std::make_unique<ProgressBar>(phase_, s.total, unit_);
+  if (!bar_) {
+    ProgressOptions options;
+    options.started = started_;
+    bar_ = std::make_unique<ProgressBar>(phase_, s.total, unit_, options);
+  }
   bar_->update(s.step, static_cast<double>(s.items), {{"loss", s.loss}, {"lr", s.lr}});
   if (log_) log_->log(s.step, {{"phase", phase_}, {"loss", s.loss}, {"lr", s.lr}});
   steps_.push_back(static_cast<double>(s.step));

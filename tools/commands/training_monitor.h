@@ -19,7 +19,8 @@ std::string describe_world();
 class TrainingMonitor {
  public:
   // `phase` labels the bar and each JSON line ("train cnn", "fp32"); `unit` is "samples/s" or
-  // "tokens/s"; `run_dir` empty: no metrics file.
+  // "tokens/s"; `run_dir` empty: no metrics file. The run's clock starts now: make the monitor
+  // just before the run's first step.
   TrainingMonitor(std::string phase, std::string unit, const std::string& run_dir);
 
   // After each optimizer step (CnnTrainOptions::after_step, or a loop's own call).
@@ -37,6 +38,7 @@ class TrainingMonitor {
  private:
   std::string phase_, unit_, run_dir_, chart_path_;
   bool root_;
+  double started_;  // steady_seconds() when the monitor was made
   std::vector<double> steps_, losses_, val_steps_, val_losses_;
   std::unique_ptr<ProgressBar> bar_;
   std::unique_ptr<MetricsLog> log_;
