@@ -3,8 +3,9 @@
 // (4096 tokens through a 4096 -> 4096 and a 4096 -> 11008 projection). Every operand is [M, K]
 // x [N, K]^T, the layout of a Linear layer. Timed with CUDA events on the octet stream after
 // warm-up calls. Prints OCTET_BENCH lines (bench/README.md) in TFLOP/s (TOPS for INT8), 2*M*N*K
-// operations per GEMM; --quick takes fewer repeats. Without a GPU it prints that it skipped and
-// reports nothing.
+// operations per GEMM. Rows named *_vs_torch and cuda_bf16_gemm_* compare with PyTorch on the
+// same device (bench/peers/torch_cuda_gemm.py, torch.matmul and torch._scaled_mm); --quick takes
+// fewer repeats. Without a GPU it prints that it skipped and reports nothing.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -25,6 +26,15 @@ void report(const std::string& bench, double value, double peer_value) {
       "OCTET_BENCH {\"bench\": \"%s\", \"value\": %.4g, \"unit\": \"TFLOP/s\", \"better\": "
       "\"higher\", \"peer\": \"cuBLASLt BF16\", \"peer_value\": %.4g}\n",
       bench.c_str(), value, peer_value);
+  std::fflush(stdout);
+}
+
+// A row against PyTorch on the same device, measured by bench/peers/torch_cuda_gemm.py.
+void report_vs_torch(const std::string& bench, double value, const std::string& torch_key) {
+  std::printf(
+      "OCTET_BENCH {\"bench\": \"%s\", \"value\": %.4g, \"unit\": \"TFLOP/s\", \"better\": "
+      "\"higher\", \"peer_key\": \"%s\"}\n",
+      bench.c_str(), value, torch_key.c_str());
   std::fflush(stdout);
 }
 
@@ -81,6 +91,8 @@ int main(int argc, char** argv) {
     const double bf16 = tflops(cuda::time_ms(
         0, [&] { cuda::matmul(a16.view(), wt, y16.view()); }, warmup, repeats));
     a16 = w16 = y16 = Tensor();
+    report_vs_torch(std::string("cuda_bf16_gemm_") + s.name, bf16,
+                    std::string("torch_cuda_bf16_gemm_") + s.name);
 
     Tensor a8 = random_device(s.m, s.k, DType::i8, gen);
     Tensor w8 = random_device(s.n, s.k, DType::i8, gen);
@@ -102,6 +114,8 @@ int main(int argc, char** argv) {
         },
         warmup, repeats));
     report(std::string("cuda_fp8_gemm_") + s.name, f8, bf16);
+    report_vs_torch(std::string("cuda_fp8_gemm_") + s.name + "_vs_torch", f8,
+                    std::string("torch_cuda_fp8_gemm_") + s.name);
   }
   if (!fp8) std::printf("cuda_gemm_bench: FP8 rows skipped (compute capability below 8.9)\n");
   return 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs octet's benchmarks and their peers, and writes <build_dir>/bench.jsonl.
 
-    bench/run_benchmarks.py <build_dir> [--python VENV_PYTHON] [--quick]
+    bench/run_benchmarks.py <build_dir> [--python VENV_PYTHON] [--quick] [--peers GLOB]
 
 1. Every peer script bench/peers/*.py (not common.py) runs with the peer venv's python and prints
    {"key", "value", "unit"} lines; they are kept by key (and written to <build_dir>/bench_peers.jsonl).
@@ -59,8 +59,8 @@ def run_streaming(command, timeout, show):
         return 124, lines
 
 
-def peer_scripts():
-    return sorted(p for p in PEERS.glob("*.py") if p.name != "common.py" and not p.name.startswith("_"))
+def peer_scripts(pattern="*.py"):
+    return sorted(p for p in PEERS.glob(pattern) if p.name != "common.py" and not p.name.startswith("_"))
 
 
 def python_works(python):
@@ -73,14 +73,14 @@ def python_works(python):
     return probe.returncode == 0
 
 
-def run_peers(python, quick, timeout):
+def run_peers(python, quick, timeout, pattern="*.py"):
     """Returns {key: {"value", "unit", "script"}} from every peer script that ran."""
     measurements = {}
     if not python_works(python):
         say(f"peers: skipped, no peer python that can import torch ({python or 'none given'}); "
             "run scripts/peer-venv to create it. Rows that need a peer get peer 'none'.")
         return measurements
-    for script in peer_scripts():
+    for script in peer_scripts(pattern):
         say(f"peer {script.name}")
         command = [python, str(script)] + (["--quick"] if quick else [])
         found = []
@@ -227,6 +227,9 @@ def main():
     parser.add_argument("--min-time", default=None,
                         help="--benchmark_min_time for Google Benchmark binaries, in seconds "
                              "(default 0.5, or 0.05 with --quick)")
+    parser.add_argument("--peers", default="*.py",
+                        help="which peer scripts of bench/peers to run, a glob (default all; the GPU "
+                             "check runs only torch_cuda_*.py)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per binary or script")
     args = parser.parse_args()
     min_time = args.min_time or ("0.05" if args.quick else "0.5")
@@ -234,7 +237,7 @@ def main():
     if not build_dir.is_dir():
         parser.error(f"no build directory {build_dir}; build first (make bench does)")
 
-    peers = run_peers(args.python, args.quick, args.timeout)
+    peers = run_peers(args.python, args.quick, args.timeout, args.peers)
     with open(build_dir / "bench_peers.jsonl", "w") as out:
         for key, measured in sorted(peers.items()):
             out.write(json.dumps({"key": key, **measured}) + "\n")

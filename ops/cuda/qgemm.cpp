@@ -205,6 +205,47 @@ bool has_fp8(int device) {
   return major * 10 + minor >= 89;
 }
 
+namespace {
+
+// cuBLASLt has no FP8 algorithm when n is not a multiple of 16 (seen on an H100 with cuBLASLt
+// 13.1 at n = 33; PyTorch's _scaled_mm demands the same). Such a call runs on copies padded to
+// n16 outputs: zero weight rows, unit scales and zero biases in the padding, whose outputs are
+// dropped. The arguments have been checked by fp8_gemm.
+void fp8_gemm_padded(const View& a, const View& a_scale, const View& w, const View& w_scale,
+                     const View* bias, const View& y, int64_t n16) {
+  const Device dev = y.device;
+  const int64_t M = y.shape[0], N = w.shape[0], K = w.shape[1];
+  auto bytes_of = [](const View& v, int64_t rows, int64_t cols) {
+    // The same memory as `v` seen as bytes: copy and fill need not know the 8-bit formats.
+    const int64_t e = static_cast<int64_t>(dtype_size(v.dtype));
+    return View{v.data, DType::u8, v.device, {rows, cols * e}, {v.strides[0] * e, 1}};
+  };
+  Scratch w_pad(static_cast<size_t>(n16 * K), dev.index);
+  const View wp{w_pad.get(), w.dtype, dev, {n16, K}, {K, 1}};
+  fill(bytes_of(wp, n16, K), 0.0);
+  copy(bytes_of(w, N, K), bytes_of(View{wp.data, w.dtype, dev, {N, K}, {K, 1}}, N, K));
+
+  auto padded_vector = [&](const View& v, double pad, Scratch& storage) {
+    const View out{storage.get(), v.dtype, dev, {n16}, {1}};
+    fill(out, pad);
+    copy(v, View{out.data, v.dtype, dev, {N}, {1}});
+    return out;
+  };
+  const bool per_channel = w_scale.numel() > 1;
+  Scratch s_pad(per_channel ? static_cast<size_t>(n16) * sizeof(float) : 1, dev.index);
+  const View sp = per_channel ? padded_vector(w_scale, 1.0, s_pad) : w_scale;
+  Scratch b_pad(bias ? static_cast<size_t>(n16) * dtype_size(bias->dtype) : 1, dev.index);
+  View bp;
+  if (bias) bp = padded_vector(*bias, 0.0, b_pad);
+
+  Scratch y_pad(static_cast<size_t>(M * n16) * dtype_size(y.dtype), dev.index);
+  const View yp{y_pad.get(), y.dtype, dev, {M, n16}, {n16, 1}};
+  fp8_gemm(a, a_scale, wp, sp, bias ? &bp : nullptr, yp);
+  copy(View{yp.data, y.dtype, dev, {M, N}, {n16, 1}}, y);
+}
+
+}  // namespace
+
 void fp8_gemm(const View& a_view, const View& a_scale, const View& w_view, const View& w_scale,
               const View* bias, const View& y_view) {
   const Device device = y_view.device;
@@ -255,17 +296,25 @@ void fp8_gemm(const View& a_view, const View& a_scale, const View& w_view, const
               ")");
   OCTET_CHECK(w.ld % 16 == 0, kFp8, "w's row stride ", w.ld, " is not a multiple of 16 (", rule,
               ")");
-  OCTET_CHECK(y.ld % y_step == 0, kFp8, "y's row stride ", y.ld, " is not a multiple of 16 bytes");
   check_aligned(kFp8, "a", a.data, 16, "cuBLASLt FP8");
+  if (N % 16 != 0) {  // y is written by a copy then, so its own layout needs no checks
+    fp8_gemm_padded(a_view, a_scale, w_view, w_scale, bias, y_view, (N + 15) / 16 * 16);
+    return;
+  }
+  OCTET_CHECK(y.ld % y_step == 0, kFp8, "y's row stride ", y.ld, " is not a multiple of 16 bytes");
   check_aligned(kFp8, "w", w.data, 16, "cuBLASLt FP8");
   check_aligned(kFp8, "y", y.data, 16, "cuBLASLt FP8");
 
-  // inv[0] = 1 / s_a, inv[1] = 1 / s_w (per tensor): QuantSpec scales turned into cuBLASLt's.
-  Scratch inv(2 * sizeof(float), device.index);
-  float* inv_scales = static_cast<float*>(inv.get());
+  // 1 / s_a and 1 / s_w (per tensor): QuantSpec scales turned into cuBLASLt's. Each sits at the
+  // start of its own 256-byte slot: with a scale pointer only 4-byte aligned, every FP8 algorithm
+  // the heuristic offers fails with CUBLAS_STATUS_NOT_SUPPORTED (seen on an H100, cuBLASLt 13.1).
+  constexpr size_t kSlot = 256;
+  Scratch inv(2 * kSlot, device.index);
+  float* inv_a = static_cast<float*>(inv.get());
+  float* inv_w = static_cast<float*>(static_cast<void*>(static_cast<char*>(inv.get()) + kSlot));
   detail::reciprocal_scales(static_cast<const float*>(a_scale.data),
-                            per_channel ? nullptr : static_cast<const float*>(w_scale.data),
-                            inv_scales, device.index);
+                            per_channel ? nullptr : static_cast<const float*>(w_scale.data), inv_a,
+                            inv_w, device.index);
   lt::Gemm g;
   g.device = device.index;
   g.compute = CUBLAS_COMPUTE_32F;
@@ -276,8 +325,8 @@ void fp8_gemm(const View& a_view, const View& a_scale, const View& w_view, const
   g.b = {fp8_type(a_view.dtype), K, M, a.ld, 1, 0};
   g.d = {y_view.dtype == DType::f32 ? CUDA_R_32F : CUDA_R_16BF, N, M, y.ld, 1, 0};
   g.a_ptr = w.data, g.b_ptr = a.data, g.d_ptr = y.data;
-  g.a_scale = per_channel ? nullptr : inv_scales + 1;
-  g.b_scale = inv_scales;
+  g.a_scale = per_channel ? nullptr : inv_w;
+  g.b_scale = inv_a;
   // cuBLASLt's FP8 kernels with f32 output take the bias in a narrower type than f32 (an exception
   // noted at CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE), which would round the CPU's f32 bias: with f32
   // output the bias, like per-channel weight scales, is applied by fp8_epilogue instead.

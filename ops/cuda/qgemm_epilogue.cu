@@ -21,9 +21,10 @@ __global__ void int8_dequantize_kernel(const int32_t* acc, int64_t ld_acc, const
   }
 }
 
-__global__ void reciprocal_kernel(const float* a_scale, const float* w_scale, float* out) {
-  out[0] = 1.0f / a_scale[0];
-  if (w_scale) out[1] = 1.0f / w_scale[0];
+__global__ void reciprocal_kernel(const float* a_scale, const float* w_scale, float* a_out,
+                                  float* w_out) {
+  *a_out = 1.0f / a_scale[0];
+  if (w_scale) *w_out = 1.0f / w_scale[0];
 }
 
 // qgemm_float.cpp: row[j] * inv_a * inv_w[j] + bias[j], where cuBLASLt has already applied inv_a.
@@ -50,9 +51,10 @@ void int8_dequantize(const int32_t* acc, int64_t ld_acc, const float* a_scales, 
   OCTET_CUDA_CHECK_LAUNCH();
 }
 
-void reciprocal_scales(const float* a_scale, const float* w_scale, float* out, int device) {
+void reciprocal_scales(const float* a_scale, const float* w_scale, float* a_out, float* w_out,
+                       int device) {
   cudaStream_t s = stream_on(device);
-  reciprocal_kernel<<<1, 1, 0, s>>>(a_scale, w_scale, out);
+  reciprocal_kernel<<<1, 1, 0, s>>>(a_scale, w_scale, a_out, w_out);
   OCTET_CUDA_CHECK_LAUNCH();
 }
 

@@ -12,10 +12,11 @@ void int8_dequantize(const int32_t* acc, int64_t ld_acc, const float* a_scales, 
                      const float* w_scales, int64_t w_step, const float* bias, float* y,
                      int64_t ldy, int64_t m, int64_t n, int device);
 
-// out[0] = 1 / a_scale[0]; out[1] = 1 / w_scale[0] when w_scale is not null: the cuBLASLt
+// *a_out = 1 / a_scale[0]; *w_out = 1 / w_scale[0] when w_scale is not null: the cuBLASLt
 // dequantization multipliers of QuantSpec scales, computed on the device so that scales produced
 // there (delayed scaling) never travel to the host.
-void reciprocal_scales(const float* a_scale, const float* w_scale, float* out, int device);
+void reciprocal_scales(const float* a_scale, const float* w_scale, float* a_out, float* w_out,
+                       int device);
 
 // y[i, j] = y[i, j] * (1 / w_scales[j]) + bias[j], in place; w_scales or bias may be null.
 void fp8_epilogue(float* y, int64_t ldy, int64_t m, int64_t n, const float* w_scales,

@@ -4,10 +4,9 @@
 // for overlapping and disjoint windows.
 #include <gtest/gtest.h>
 
-#include <sstream>
-
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
