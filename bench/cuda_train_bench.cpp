@@ -5,7 +5,8 @@
 // plain step, the two trainers' steps alternating so drift hits both alike (issue 6's goal: QAT
 // step <= 1.1x the plain step). A step ends with the loss on the host, so it includes waiting for
 // the device. Random bytes stand in for text (the step time does not depend on the values).
-// Prints OCTET_BENCH lines (bench/README.md); --quick takes fewer steps. Without a GPU it says it
+// Prints OCTET_BENCH lines (bench/README.md); --quick takes fewer steps; --profile [scheme] runs
+// one step for a profiler instead. Without a GPU it says it
 // skipped and reports nothing.
 #include <algorithm>
 #include <chrono>
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
                                                         : "octet was built without CUDA");
     return 0;
   }
+  const bool profile = argc > 1 && std::strcmp(argv[1], "--profile") == 0;
   const int warmup = quick ? 2 : 3, timed = quick ? 4 : 10;
   train::LmTrainOptions o;
   o.model.vocab = 256;
@@ -89,6 +91,27 @@ int main(int argc, char** argv) {
   o.device = Device{DeviceType::cuda, 0};
   auto text = std::make_shared<const TextDataset>(random_text(size_t{8} << 20));
   const double tokens = static_cast<double>(o.batch * o.model.block);
+
+  if (profile) {
+    // One TF32 step (the scheme named by the next argument is applied if given) inside the CUDA
+    // profiler's capture range, for `ncu --profile-from-start off cuda_train_bench --profile`.
+    cuda::set_allow_tf32(true);
+    if (argc > 2) {
+      const std::string scheme = argv[2];
+      o.prepare_model = [scheme](nn::Module& m) {
+        qat::QatConfig config;
+        config.layers = qat::scheme_config(scheme);
+        qat::prepare(m, config);
+      };
+    }
+    train::LmTrainer trainer(o, text);
+    for (int i = 0; i < 2; ++i) step_ms(trainer);
+    cuda::profiler_capture(true);
+    const double ms = step_ms(trainer);
+    cuda::profiler_capture(false);
+    std::printf("cuda_train_bench: profiled step %.2f ms\n", ms);
+    return 0;
+  }
 
   // FP32 with full-precision GEMMs, then with TF32 GEMMs: each against torch in the same mode.
   for (const bool tf32 : {false, true}) {

@@ -1,5 +1,7 @@
 #include "ops/cuda/runtime.h"
 
+#include <cuda_profiler_api.h>
+
 #include <mutex>
 #include <string>
 #include <vector>
@@ -60,6 +62,8 @@ void synchronize(int device, const char* op) {
     throw Error(op, std::string("a kernel on cuda:") + std::to_string(device) +
                         " failed: " + cudaGetErrorString(rc));
 }
+
+void profiler_capture(bool on) { OCTET_CUDA_CHECK(on ? cudaProfilerStart() : cudaProfilerStop()); }
 
 void copy_bytes(void* dst, const Device& dst_device, const void* src, const Device& src_device,
                 size_t nbytes) {

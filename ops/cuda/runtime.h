@@ -30,6 +30,10 @@ void* stream(int device);
 // kernel as an Error naming `op`.
 void synchronize(int device, const char* op = "synchronize");
 
+// Opens (true) or closes (false) the CUDA profiler's capture range (cudaProfilerStart/Stop), so
+// that `ncu --profile-from-start off` records only the kernels in between.
+void profiler_capture(bool on);
+
 // ---- caching allocator ------------------------------------------------------------------------
 // Freed blocks stay cached per device and are handed out again for requests of a similar size,
 // because cudaMalloc/cudaFree synchronise the device and cost far more than a training step's

@@ -11,6 +11,7 @@ int device_count() { return 0; }
 void require(const Device&, const char* op) { no_backend(op); }
 void* stream(int) { no_backend("stream"); }
 void synchronize(int, const char* op) { no_backend(op); }
+void profiler_capture(bool) { no_backend("profiler_capture"); }
 void* allocate(size_t, int) { no_backend("allocate"); }
 void release(void*, int) {}
 AllocatorStats allocator_stats(int) { no_backend("allocator_stats"); }
