@@ -32,4 +32,24 @@ inline void check_rows(const char* op, std::initializer_list<const View*> views)
   }
 }
 
+// cross_entropy's operands: contiguous logits [N, C], i64 targets [N], and per-row outputs [N] of
+// the logits' dtype (devices are the caller's to check).
+inline void check_cross_entropy_shapes(const View& logits, const View& targets,
+                                       std::initializer_list<const View*> per_row) {
+  OCTET_CHECK(logits.dim() == 2 && logits.is_contiguous(), "cross_entropy",
+              "logits must be contiguous [N, C], got ", shape_str(logits.shape));
+  OCTET_CHECK(targets.dtype == DType::i64, "cross_entropy", "targets must be i64, got ",
+              dtype_name(targets.dtype));
+  OCTET_CHECK(targets.shape == Shape{logits.shape[0]} && targets.is_contiguous(), "cross_entropy",
+              "targets ", shape_str(targets.shape), " must be contiguous [N] for logits ",
+              shape_str(logits.shape));
+  for (const View* v : per_row) {
+    OCTET_CHECK(v->dtype == logits.dtype, "cross_entropy",
+                "dtypes differ: ", dtype_name(logits.dtype), shape_str(logits.shape), " vs ",
+                dtype_name(v->dtype), shape_str(v->shape));
+    OCTET_CHECK(v->shape == targets.shape && v->is_contiguous(), "cross_entropy", "per-row output ",
+                shape_str(v->shape), " must be contiguous [N]");
+  }
+}
+
 }  // namespace octet

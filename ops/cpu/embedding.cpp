@@ -5,33 +5,20 @@
 #include <vector>
 
 #include "ops/cpu/dispatch.h"
+#include "ops/embedding_checks.h"
 
 namespace octet::cpu {
 namespace {
 
 constexpr int64_t kMinParallelElements = 1 << 15;
 
-struct Table {
-  int64_t rows = 0;
-  int64_t dim = 0;
-};
-
 // Validates every index on the calling thread: an exception must not escape an OpenMP region.
-Table check(const char* op, const View& indices, const View& weight, const View& rows_view) {
-  OCTET_CHECK(indices.dtype == DType::i64 && indices.is_contiguous(), op,
-              "indices must be contiguous i64, got ", dtype_name(indices.dtype),
-              shape_str(indices.shape));
-  OCTET_CHECK(weight.dim() == 2 && weight.is_contiguous(), op,
-              "weight must be a contiguous [V, D] table, got ", shape_str(weight.shape));
-  const Table t{weight.shape[0], weight.shape[1]};
-  OCTET_CHECK(rows_view.is_contiguous() && rows_view.numel() == indices.numel() * t.dim, op,
-              "rows ", shape_str(rows_view.shape), " do not fit indices ", shape_str(indices.shape),
-              " and weight ", shape_str(weight.shape));
-  check_same_dtype(op, weight, rows_view);
+EmbeddingTable check(const char* op, const View& indices, const View& weight,
+                     const View& rows_view) {
+  const EmbeddingTable t = check_embedding_layout(op, indices, weight, rows_view);
   const int64_t* idx = indices.ptr<int64_t>();
   for (int64_t n = 0; n < indices.numel(); ++n)
-    OCTET_CHECK(idx[n] >= 0 && idx[n] < t.rows, op, "index ", idx[n], " at position ", n,
-                " is out of range for a table of ", t.rows, " rows ", shape_str(weight.shape));
+    if (idx[n] < 0 || idx[n] >= t.rows) throw_embedding_index(op, idx[n], n, weight);
   return t;
 }
 
@@ -39,7 +26,7 @@ Table check(const char* op, const View& indices, const View& weight, const View&
 
 // A plain row copy, so any dtype works (the runtime gathers from quantised tables too).
 void embedding_forward(const View& indices, const View& weight, const View& out) {
-  const Table t = check("embedding", indices, weight, out);
+  const EmbeddingTable t = check("embedding", indices, weight, out);
   const int64_t* idx = indices.ptr<int64_t>();
   const int64_t count = indices.numel();
   const size_t row_bytes = static_cast<size_t>(t.dim) * dtype_size(weight.dtype);
@@ -51,7 +38,7 @@ void embedding_forward(const View& indices, const View& weight, const View& out)
 }
 
 void embedding_backward(const View& grad_out, const View& indices, const View& grad_weight) {
-  const Table t = check("embedding_backward", indices, grad_weight, grad_out);
+  const EmbeddingTable t = check("embedding_backward", indices, grad_weight, grad_out);
   const int64_t* idx = indices.ptr<int64_t>();
   const int64_t count = indices.numel();
   // Counting sort of positions by table row; stable, so each row sums its positions in order.

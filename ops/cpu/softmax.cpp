@@ -162,30 +162,9 @@ void log_softmax_backward(const View& y, const View& dy, const View& dx) {
   });
 }
 
-namespace {
-
-// [N, C] logits, i64 [N] targets and [N] per-row outputs of the logits' dtype.
-void check_cross_entropy(const View& logits, const View& targets,
-                         std::initializer_list<const View*> per_row) {
-  OCTET_CHECK(logits.dim() == 2 && logits.is_contiguous(), "cross_entropy",
-              "logits must be contiguous [N, C], got ", shape_str(logits.shape));
-  OCTET_CHECK(targets.dtype == DType::i64, "cross_entropy", "targets must be i64, got ",
-              dtype_name(targets.dtype));
-  OCTET_CHECK(targets.shape == Shape{logits.shape[0]} && targets.is_contiguous(), "cross_entropy",
-              "targets ", shape_str(targets.shape), " must be contiguous [N] for logits ",
-              shape_str(logits.shape));
-  for (const View* v : per_row) {
-    check_same_dtype("cross_entropy", logits, *v);
-    OCTET_CHECK(v->shape == targets.shape && v->is_contiguous(), "cross_entropy", "per-row output ",
-                shape_str(v->shape), " must be contiguous [N]");
-  }
-}
-
-}  // namespace
-
 int64_t cross_entropy_forward(const View& logits, const View& targets, int64_t ignore_index,
                               const View& loss, const View& lse) {
-  check_cross_entropy(logits, targets, {&loss, &lse});
+  check_cross_entropy_shapes(logits, targets, {&loss, &lse});
   const int64_t rows = logits.shape[0], cols = logits.shape[1];
   const int64_t* tg = targets.ptr<int64_t>();
   // Checked up front, serially: an exception must not leave an OpenMP region.
@@ -215,7 +194,7 @@ int64_t cross_entropy_forward(const View& logits, const View& targets, int64_t i
 
 void cross_entropy_backward(const View& logits, const View& targets, int64_t ignore_index,
                             const View& lse, double scale, const View& dlogits) {
-  check_cross_entropy(logits, targets, {&lse});
+  check_cross_entropy_shapes(logits, targets, {&lse});
   check_rows("cross_entropy_backward", {&logits, &dlogits});
   const int64_t rows = logits.shape[0], cols = logits.shape[1];
   const int64_t* tg = targets.ptr<int64_t>();

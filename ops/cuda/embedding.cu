@@ -3,14 +3,10 @@
 #include "ops/cuda/index_check.cuh"
 #include "ops/cuda/indexing.cuh"
 #include "ops/cuda/launch_checks.h"
+#include "ops/embedding_checks.h"
 
 namespace octet::cuda {
 namespace {
-
-struct Table {
-  int64_t rows = 0;
-  int64_t dim = 0;
-};
 
 // One thread per output element, moving the element as a raw word of the dtype's size.
 template <typename Word>
@@ -33,27 +29,16 @@ __global__ void scatter_rows_kernel(const T* g, const int64_t* idx, T* gw, int64
   }
 }
 
-// The CPU's check, with every index validated on the device before anything is written.
-Table check(const char* op, const View& indices, const View& weight, const View& rows_view) {
-  OCTET_CHECK(indices.dtype == DType::i64 && indices.is_contiguous(), op,
-              "indices must be contiguous i64, got ", dtype_name(indices.dtype),
-              shape_str(indices.shape));
-  OCTET_CHECK(weight.dim() == 2 && weight.is_contiguous(), op,
-              "weight must be a contiguous [V, D] table, got ", shape_str(weight.shape));
-  const Table t{weight.shape[0], weight.shape[1]};
-  OCTET_CHECK(rows_view.is_contiguous() && rows_view.numel() == indices.numel() * t.dim, op,
-              "rows ", shape_str(rows_view.shape), " do not fit indices ", shape_str(indices.shape),
-              " and weight ", shape_str(weight.shape));
-  check_same_dtype(op, weight, rows_view);
+// The shared layout check, with every index validated on the device before anything is written.
+EmbeddingTable check(const char* op, const View& indices, const View& weight,
+                     const View& rows_view) {
+  const EmbeddingTable t = check_embedding_layout(op, indices, weight, rows_view);
   const int device = device_of(op, {&indices, &weight, &rows_view});
   const int64_t* idx = indices.ptr<const int64_t>();
   IndexReport report(device);
   scan_indices(idx, indices.numel(), t.rows, false, 0, report, device);
   const int64_t bad = report.read().first_bad;
-  if (bad >= 0) {
-    OCTET_CHECK(false, op, "index ", read_index(idx + bad, device), " at position ", bad,
-                " is out of range for a table of ", t.rows, " rows ", shape_str(weight.shape));
-  }
+  if (bad >= 0) throw_embedding_index(op, read_index(idx + bad, device), bad, weight);
   return t;
 }
 
@@ -67,7 +52,7 @@ void launch_gather(const View& indices, const View& weight, const View& out, int
 }  // namespace
 
 void embedding_forward(const View& indices, const View& weight, const View& out) {
-  const Table t = check("embedding", indices, weight, out);
+  const EmbeddingTable t = check("embedding", indices, weight, out);
   const int64_t total = indices.numel() * t.dim;
   if (total == 0) return;
   cudaStream_t s = stream_on(weight.device.index);
@@ -89,7 +74,7 @@ void embedding_forward(const View& indices, const View& weight, const View& out)
 }
 
 void embedding_backward(const View& grad_out, const View& indices, const View& grad_weight) {
-  const Table t = check("embedding_backward", indices, grad_weight, grad_out);
+  const EmbeddingTable t = check("embedding_backward", indices, grad_weight, grad_out);
   dispatch_float(grad_weight.dtype, "embedding_backward", [&](auto tag) {
     using T = decltype(tag);
     cudaStream_t s = stream_on(grad_weight.device.index);

@@ -164,22 +164,11 @@ void softmax_backward_launch(const char* op, const View& y, const View& dy, cons
   OCTET_CUDA_CHECK_LAUNCH();
 }
 
-// The CPU's check_cross_entropy, plus one device for all.
+// The shape rules every device shares, plus one device for all.
 int check_cross_entropy(const View& logits, const View& targets,
                         std::initializer_list<const View*> per_row) {
-  OCTET_CHECK(logits.dim() == 2 && logits.is_contiguous(), "cross_entropy",
-              "logits must be contiguous [N, C], got ", shape_str(logits.shape));
-  OCTET_CHECK(targets.dtype == DType::i64, "cross_entropy", "targets must be i64, got ",
-              dtype_name(targets.dtype));
-  OCTET_CHECK(targets.shape == Shape{logits.shape[0]} && targets.is_contiguous(), "cross_entropy",
-              "targets ", shape_str(targets.shape), " must be contiguous [N] for logits ",
-              shape_str(logits.shape));
-  for (const View* v : per_row) {
-    check_same_dtype("cross_entropy", logits, *v);
-    OCTET_CHECK(v->shape == targets.shape && v->is_contiguous(), "cross_entropy", "per-row output ",
-                shape_str(v->shape), " must be contiguous [N]");
-    device_of("cross_entropy", {&logits, v});
-  }
+  check_cross_entropy_shapes(logits, targets, per_row);
+  for (const View* v : per_row) device_of("cross_entropy", {&logits, v});
   return device_of("cross_entropy", {&logits, &targets});
 }
 
