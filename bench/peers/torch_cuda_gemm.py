@@ -3,7 +3,7 @@
 bf16 out) and FP8 E4M3 x E4M3 through torch._scaled_mm (per-tensor scales, bf16 out).
 
 Keys torch_cuda_bf16_gemm_<shape> and torch_cuda_fp8_gemm_<shape>, in TFLOP/s (2*M*N*K per GEMM).
-Timed with CUDA events: warm-up calls, then the median of timed calls. Without a CUDA device (the
+Timed with CUDA events around groups of back-to-back calls after warm-up (median per call). Without a CUDA device (the
 CPU peer venv) it prints nothing and exits 0, so the rows that name these keys get peer 'none'.
 """
 
@@ -16,18 +16,22 @@ SHAPES = (("8192", 8192, 8192, 8192), ("4096x4096x4096", 4096, 4096, 4096),
           ("4096x11008x4096", 4096, 11008, 4096))
 
 
-def median_ms(torch, call, warmup, repeats):
+def median_ms(torch, call, warmup, repeats, groups=5):
+    """Milliseconds per call: the median over `groups` event-timed runs of `repeats` back-to-back
+    calls, as octet's cuda::time_ms times its side (one call per event pair would count Python's
+    launch latency while the GPU waits)."""
     for _ in range(warmup):
         call()
     torch.cuda.synchronize()
     times = []
-    for _ in range(repeats):
+    for _ in range(groups):
         start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        call()
+        for _ in range(repeats):
+            call()
         stop.record()
         stop.synchronize()
-        times.append(start.elapsed_time(stop))
+        times.append(start.elapsed_time(stop) / repeats)
     return statistics.median(times)
 
 
