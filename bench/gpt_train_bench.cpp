@@ -1,7 +1,7 @@
 // Training throughput of the benchmark GPT (vocab 256, d 256, 4 layers, 4 heads, T 128, batch 16,
-// AdamW) at 1 and 2 threads, next to PyTorch's measurement from bench/peers/torch_gpt_train.py in
-// the same `make bench` run, plus model FLOPs utilisation against oneDNN's sgemm rate measured
-// here. Prints OCTET_BENCH lines (bench/README.md).
+// AdamW) at 1 and 2 threads, in FP32 and under bf16 autocast, next to PyTorch's measurement from
+// bench/peers/torch_gpt_train.py in the same `make bench` run, plus model FLOPs utilisation against
+// oneDNN's sgemm rate measured here. Prints OCTET_BENCH lines (bench/README.md).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -63,9 +63,11 @@ int main(int argc, char** argv) {
   o.warmup = 0;
   auto text = std::make_shared<const octet::TextDataset>(octet::load_kjv_text());
 
-  for (int threads : {1, 2}) {
-    octet::cpu::set_num_threads(threads);
-    octet::train::LmTrainer trainer(o, text);
+  // Median tokens/s of LmTrainer steps in `precision` ("fp32" or "bf16" autocast).
+  auto measure = [&](const std::string& precision) {
+    octet::train::LmTrainOptions p = o;
+    p.precision = precision;
+    octet::train::LmTrainer trainer(p, text);
     for (int i = 0; i < warmup; ++i) trainer.step();
     std::vector<double> times;
     for (int i = 0; i < timed; ++i) {
@@ -73,13 +75,19 @@ int main(int argc, char** argv) {
       trainer.step();
       times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
-    const double step_s = median(times);
-    const double tokens = static_cast<double>(o.batch * o.model.block);
-    const double tokens_per_s = tokens / step_s;
+    return static_cast<double>(o.batch * o.model.block) / median(times);
+  };
+
+  for (int threads : {1, 2}) {
+    octet::cpu::set_num_threads(threads);
+    const double tokens_per_s = measure("fp32");
     const std::string t = std::to_string(threads) + "t";
     emit("gpt_train_step_" + t, tokens_per_s, "tokens/s", "pytorch fp32 eager",
          "\"torch_gpt_train_fp32_" + t + "\"", true);
     emit("gpt_vs_torch_bf16_" + t, tokens_per_s, "tokens/s", "pytorch bf16 autocast",
+         "\"torch_gpt_train_bf16_" + t + "\"", true);
+    // Like for like: octet's own bf16 autocast against torch's.
+    emit("gpt_train_bf16_" + t, measure("bf16"), "tokens/s", "pytorch bf16 autocast",
          "\"torch_gpt_train_bf16_" + t + "\"", true);
 
     // Model FLOPs: 6 per parameter per token (forward + backward) for every matrix the tokens
@@ -92,8 +100,7 @@ int main(int argc, char** argv) {
     const double sgemm = sgemm_gflops(quick ? 5 : 20);
     char peer_value[64];
     std::snprintf(peer_value, sizeof(peer_value), "%.6g", sgemm);
-    emit("gpt_mfu_" + t, model_gflops, "GFLOP/s", "oneDNN sgemm 2048x1024x256",
-         peer_value, false);
+    emit("gpt_mfu_" + t, model_gflops, "GFLOP/s", "oneDNN sgemm 2048x1024x256", peer_value, false);
   }
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "framework/autocast.h"
 #include "framework/functional/arithmetic.h"
 #include "framework/tensor/autograd.h"
 #include "ops/cpu/gemm.h"
@@ -65,6 +66,20 @@ Tensor gemm(const View& a, const View& b, const Shape& out_shape, DType dtype,
   return c;
 }
 
+// The dtype the GEMMs of an op on `dtype` operands compute in: autocast's (bf16) for f32 operands
+// while a guard is on, else the operands' own. f64 is never autocast, so gradcheck stays exact.
+DType gemm_dtype(DType dtype) {
+  const std::optional<DType> compute = autocast_dtype();
+  return compute && dtype == DType::f32 ? *compute : dtype;
+}
+
+// A detached operand in `compute`: under autocast a (contiguous) bf16 copy, which the backward
+// keeps and reuses, half the bytes of the f32 operand; else `t` itself. Tensor::to copies on the
+// tensor's own device, so this serves CPU and CUDA alike.
+Tensor in_dtype(const Tensor& t, DType compute) {
+  return t.dtype() == compute ? t.detach() : t.detach().to(compute);
+}
+
 View transposed(View v) {
   std::swap(v.shape[1], v.shape[2]);
   std::swap(v.strides[1], v.strides[2]);
@@ -92,16 +107,20 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
               "matmul", "batch dimensions differ: ", a.str(), " vs ", b.str());
   Shape out_shape = a.shape();
   out_shape.back() = b.size(-1);
-  Tensor as = matrix_source(a.detach()), bs = matrix_source(b.detach());
-  Tensor out = gemm(matrix_view(as), matrix_view(bs), out_shape, a.dtype());
-  return record(out, "matmul", {a, b}, [as, bs](const Tensor& g, const NeedsGrad& needs) {
-    Tensor ga, gb;
-    const Tensor gs = matrix_source(g);
-    const View gv = matrix_view(gs);
-    if (needs[0]) ga = gemm(gv, transposed(matrix_view(bs)), as.shape(), as.dtype());
-    if (needs[1]) gb = gemm(transposed(matrix_view(as)), gv, bs.shape(), bs.dtype());
-    return std::vector<Tensor>{ga, gb};
-  });
+  // Under autocast the operands (and in backward the gradient) go to bf16 and every GEMM still
+  // writes f32, as torch.autocast's matmul does; outputs and gradients stay in a's dtype.
+  const DType dtype = a.dtype(), compute = gemm_dtype(dtype);
+  Tensor as = matrix_source(in_dtype(a, compute)), bs = matrix_source(in_dtype(b, compute));
+  Tensor out = gemm(matrix_view(as), matrix_view(bs), out_shape, dtype);
+  return record(out, "matmul", {a, b},
+                [as, bs, dtype, compute](const Tensor& g, const NeedsGrad& needs) {
+                  Tensor ga, gb;
+                  const Tensor gs = matrix_source(in_dtype(g, compute));
+                  const View gv = matrix_view(gs);
+                  if (needs[0]) ga = gemm(gv, transposed(matrix_view(bs)), as.shape(), dtype);
+                  if (needs[1]) gb = gemm(transposed(matrix_view(as)), gv, bs.shape(), dtype);
+                  return std::vector<Tensor>{ga, gb};
+                });
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -117,27 +136,35 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   OCTET_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0) &&
                                   bias.dtype() == weight.dtype()),
               "linear", "bias ", bias.str(), " does not fit weight ", weight.str());
-  Tensor x2 = rows_of(x.detach());
-  Tensor w = weight.contiguous().detach();
+  // Under autocast x and the weight go to bf16 (the backward reuses these copies, and the
+  // gradient goes to bf16 once for both of its GEMMs); the bias, the output and all gradients stay
+  // f32, the bias added by the GEMM into its f32 output.
+  const DType dtype = x.dtype(), compute = gemm_dtype(dtype);
+  Tensor x2 = rows_of(in_dtype(x, compute));
+  Tensor w = compute == dtype ? weight.contiguous().detach() : in_dtype(weight, compute);
   Tensor bc = bias.defined() ? bias.contiguous().detach() : Tensor();
   const View bias_view = bc.defined() ? bc.view() : View();
   Shape out_shape = x.shape();
   out_shape.back() = weight.size(0);
   Tensor out = gemm(*as_batched_matrix(x2.view()), transposed(*as_batched_matrix(w.view())),
-                    {x2.size(0), w.size(0)}, x.dtype(), bc.defined() ? &bias_view : nullptr)
+                    {x2.size(0), w.size(0)}, dtype, bc.defined() ? &bias_view : nullptr)
                    .reshape(out_shape);
   Shape x_shape = x.shape();
   return record(out, "linear", {x, weight, bias},
-                [x2, w, x_shape](const Tensor& g, const NeedsGrad& needs) {
-                  Tensor g2 = rows_of(g).contiguous();
+                [x2, w, x_shape, dtype, compute](const Tensor& g, const NeedsGrad& needs) {
+                  // g32: the f32 rows of g (the bias gradient sums them); g2: what the GEMMs take.
+                  const bool autocast = compute != dtype;
+                  const Tensor g32 = !autocast || needs[2] ? rows_of(g).contiguous() : Tensor();
+                  const Tensor g2 =
+                      autocast ? rows_of(in_dtype(g32.defined() ? g32 : g, compute)) : g32;
                   const View gv = *as_batched_matrix(g2.view());
                   Tensor gx, gw, gb;
                   if (needs[0])
-                    gx = gemm(gv, *as_batched_matrix(w.view()), {g2.size(0), w.size(1)}, w.dtype())
+                    gx = gemm(gv, *as_batched_matrix(w.view()), {g2.size(0), w.size(1)}, dtype)
                              .reshape(x_shape);
                   if (needs[1])
-                    gw = gemm(transposed(gv), *as_batched_matrix(x2.view()), w.shape(), w.dtype());
-                  if (needs[2]) gb = sum(g2, {0});
+                    gw = gemm(transposed(gv), *as_batched_matrix(x2.view()), w.shape(), dtype);
+                  if (needs[2]) gb = sum(g32, {0});
                   return std::vector<Tensor>{gx, gw, gb};
                 });
 }

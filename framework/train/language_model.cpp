@@ -1,5 +1,6 @@
 #include "framework/train/language_model.h"
 
+#include "framework/autocast.h"
 #include "framework/data/batching.h"
 #include "framework/io/checkpoint.h"
 #include "framework/parallel/statistics_sync.h"
@@ -57,6 +58,7 @@ LmTrainer::LmTrainer(const LmTrainOptions& o, std::shared_ptr<const TextDataset>
       init_gen_(o.seed),
       data_gen_(o.seed + 1),
       schedule_{o.lr, o.min_lr, o.warmup, o.steps},
+      bf16_(autocast_from_precision(o.precision, "lm").has_value()),
       comm_(o.communicator ? o.communicator : &parallel::world()) {
   OCTET_CHECK(o.batch >= comm_->size() * o.accumulation_steps, "lm", "global batch ", o.batch,
               " is smaller than ", comm_->size(), " ranks x ", o.accumulation_steps,
@@ -89,6 +91,8 @@ double LmTrainer::step() {
                                  shape)
           .to(o_.device);
     };
+    // The precision holds for this step whatever the caller's thread had set.
+    AutocastGuard precision(DType::bf16, bf16_);
     Tensor loss;
     {
       parallel::StatisticsSyncScope sync(*comm_);

@@ -34,6 +34,10 @@ struct LmTrainOptions {
   int64_t accumulation_steps = 1;  // micro-batches per optimizer step, reduced once
   // Where the model trains: moved there after prepare_model, each batch copied there.
   Device device;
+  // "fp32", or "bf16": each step's forward, loss and backward run under an AutocastGuard, so the
+  // GEMMs of matmul and linear take bf16 operands and accumulate in f32 (torch.autocast's bf16);
+  // parameters, gradients, the optimizer and evaluation stay f32.
+  std::string precision = "fp32";
 };
 
 class LmTrainer {
@@ -72,6 +76,7 @@ class LmTrainer {
   std::unique_ptr<optim::AdamW> optimizer_;
   optim::WarmupCosine schedule_;
   int64_t step_ = 0;
+  bool bf16_ = false;  // options.precision == "bf16"
   parallel::Communicator* comm_;
   std::unique_ptr<parallel::DataParallel> data_parallel_;
 };
