@@ -1,12 +1,12 @@
 // GPT training on a GPU: one optimizer step of octet's GPT at GPT-2-small width (d 768, 12
-// layers, 12 heads, context 512, byte vocabulary, batch 16, AdamW) on CUDA, against PyTorch on the
-// same device (bench/peers/torch_cuda_gpt_train.py, the same model layer for layer), and the cost
-// of FP8 QAT there: the step with every block Linear fake-quantized (scheme fp8_e4m3) against the
-// plain step, the two trainers' steps alternating so drift hits both alike (issue 6's goal: QAT
-// step <= 1.1x the plain step). A step ends with the loss on the host, so it includes waiting for
-// the device. Random bytes stand in for text (the step time does not depend on the values).
-// Prints OCTET_BENCH lines (bench/README.md); --quick takes fewer steps; --profile [scheme] runs
-// one step for a profiler instead. Without a GPU it says it
+// layers, 12 heads, context 512, byte vocabulary, batch 16, AdamW) on CUDA in FP32, TF32 and BF16
+// autocast, against PyTorch on the same device (bench/peers/torch_cuda_gpt_train.py, the same
+// model layer for layer), and the cost of FP8 QAT there: the BF16 step with every block Linear
+// fake-quantized (scheme fp8_e4m3) against the plain BF16 step, the two trainers' steps alternating
+// so drift hits both alike (issue 6's goal: QAT step <= 1.1x the plain step). A step ends with the
+// loss on the host, so it includes waiting for the device. Random bytes stand in for text (the step
+// time does not depend on the values). Prints OCTET_BENCH lines (bench/README.md); --quick takes
+// fewer steps; --profile [scheme] runs one step for a profiler instead. Without a GPU it says it
 // skipped and reports nothing.
 #include <algorithm>
 #include <chrono>
@@ -93,9 +93,10 @@ int main(int argc, char** argv) {
   const double tokens = static_cast<double>(o.batch * o.model.block);
 
   if (profile) {
-    // One TF32 step (the scheme named by the next argument is applied if given) inside the CUDA
-    // profiler's capture range, for `ncu --profile-from-start off cuda_train_bench --profile`.
+    // One BF16-autocast step (the scheme named by the next argument is applied if given) inside
+    // the CUDA profiler's capture range, for `ncu --profile-from-start off ... --profile`.
     cuda::set_allow_tf32(true);
+    o.precision = "bf16";
     if (argc > 2) {
       const std::string scheme = argv[2];
       o.prepare_model = [scheme](nn::Module& m) {
@@ -113,19 +114,24 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // FP32 with full-precision GEMMs, then with TF32 GEMMs: each against torch in the same mode.
-  for (const bool tf32 : {false, true}) {
-    cuda::set_allow_tf32(tf32);
-    train::LmTrainer trainer(o, text);
+  // FP32 with full-precision GEMMs, with TF32 GEMMs, and BF16 autocast (matmul and linear in
+  // bf16 with f32 results; what stays f32, attention's products among it, may use TF32): each
+  // against torch in the same mode.
+  for (const std::string mode : {"fp32", "tf32", "bf16"}) {
+    cuda::set_allow_tf32(mode != "fp32");
+    train::LmTrainOptions m = o;
+    m.precision = mode == "bf16" ? "bf16" : "fp32";
+    train::LmTrainer trainer(m, text);
     for (int i = 0; i < warmup; ++i) step_ms(trainer);
     std::vector<double> times;
     for (int i = 0; i < timed; ++i) times.push_back(step_ms(trainer));
-    const std::string mode = tf32 ? "tf32" : "fp32";
     row_vs_torch("cuda_gpt_train_" + mode, tokens / (median(times) * 1e-3),
                  "torch_cuda_gpt_train_" + mode);
   }
 
-  // FP8 QAT against the plain step, both with TF32 GEMMs.
+  // FP8 QAT against the plain step, both under BF16 autocast (TF32 for the rest).
+  cuda::set_allow_tf32(true);
+  o.precision = "bf16";
   train::LmTrainOptions q = o;
   q.prepare_model = [](nn::Module& m) {
     qat::QatConfig config;
@@ -137,7 +143,7 @@ int main(int argc, char** argv) {
     const auto [plain_ms, qat_ms] = alternating_ms(plain, quantized, warmup, timed);
     std::printf(
         "OCTET_BENCH {\"bench\": \"cuda_qat_step_fp8\", \"value\": %.4g, \"unit\": \"ms\", "
-        "\"better\": \"lower\", \"peer\": \"octet tf32 step\", \"peer_value\": %.4g}\n",
+        "\"better\": \"lower\", \"peer\": \"octet bf16 step\", \"peer_value\": %.4g}\n",
         qat_ms, plain_ms);
     row_vs_torch("cuda_qat_fp8_vs_torch", tokens / (qat_ms * 1e-3), "torch_cuda_gpt_qat_fp8_bf16");
   } catch (const Error& e) {
