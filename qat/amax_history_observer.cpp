@@ -5,10 +5,19 @@
 #include <cstring>
 
 #include "framework/parallel/statistics_sync.h"
+#include "ops/cuda/observer_state.h"
+#include "ops/cuda/range.h"
+#include "ops/on_device.h"
 #include "ops/quant/range.h"
 #include "ops/quant/scale_rules.h"
 
 namespace octet::qat {
+
+namespace {
+
+float* device_f32(const Tensor& t) { return static_cast<float*>(t.view().data); }
+
+}  // namespace
 
 AmaxHistoryObserver::AmaxHistoryObserver(const quant::QuantSpec& spec, int64_t channels,
                                          int64_t history_length, bool most_recent, int margin)
@@ -26,7 +35,8 @@ AmaxHistoryObserver::AmaxHistoryObserver(const quant::QuantSpec& spec, int64_t c
 
 std::vector<float> AmaxHistoryObserver::reduced_amax() const {
   const int64_t n = channels();
-  const float* history = amax_history_.data<float>();
+  const std::vector<float> rows = amax_history_.to_vector<float>();
+  const float* history = rows.data();
   std::vector<float> amax(history, history + n);
   if (most_recent_) return amax;
   for (int64_t row = 1; row < history_length_; ++row) {
@@ -41,6 +51,13 @@ std::vector<float> AmaxHistoryObserver::reduced_amax() const {
 }
 
 QParams AmaxHistoryObserver::qparams() const {
+  const Device dev = scale_.device();
+  if (on_cuda(dev)) {
+    QParams p{Tensor::empty({channels()}, DType::f32, dev), Tensor()};
+    cuda::amax_history_scales(device_f32(amax_history_), channels(), history_length_, most_recent_,
+                              spec(), margin_, device_f32(scale_), device_f32(p.scale), dev.index);
+    return p;
+  }
   const std::vector<float> amax = reduced_amax();
   QParams p;
   p.scale = Tensor::empty({channels()}, DType::f32);
@@ -54,6 +71,11 @@ void AmaxHistoryObserver::observe(const Tensor& x) {
   if (frozen()) return;
   const Batch batch = checked_batch(x);
   if (batch.numel() == 0) return;
+  require_device_of(x, amax_history_);
+  if (on_cuda(x.device())) {
+    observe_cuda(batch);
+    return;
+  }
   const int64_t n = channels();
   std::vector<float> amax(static_cast<size_t>(n));
   quant::abs_max(batch.values(), batch.numel(), batch.layout, amax.data());
@@ -64,6 +86,25 @@ void AmaxHistoryObserver::observe(const Tensor& x) {
   float* history = amax_history_.data<float>();
   std::memmove(history + n, history, (history_length_ - 1) * n * sizeof(float));
   std::copy(amax.begin(), amax.end(), history);
+  mark_observed();
+}
+
+// The steps above on the device: the batch amax by cuda::abs_max, then the commit of the scale
+// and the slide of the window in one kernel (cuda::amax_history_observe).
+void AmaxHistoryObserver::observe_cuda(const Batch& batch) {
+  const Device dev = amax_history_.device();
+  const int64_t n = channels();
+  Tensor amax = Tensor::empty({n}, DType::f32, dev);
+  cuda::abs_max(batch.device_values(), batch.numel(), batch.layout, device_f32(amax), dev.index);
+  if (parallel::statistics_sync_active()) {
+    // The all-reduce works on host memory: under data parallelism the batch amax makes the round
+    // trip (the CPU path's sync_statistics_max, with the same values).
+    std::vector<float> host = amax.to_vector<float>();
+    parallel::sync_statistics_max(host.data(), n);
+    amax = Tensor::from_vector(host, {n}).to(dev);
+  }
+  cuda::amax_history_observe(device_f32(amax), n, history_length_, most_recent_, spec(), margin_,
+                             device_f32(amax_history_), device_f32(scale_), dev.index);
   mark_observed();
 }
 

@@ -12,6 +12,11 @@
 // data; observed. qparams() derives the scale from amax_history with `scale` as the fallback, so
 // after a MAX all-reduce of amax_history every rank derives the same scale; `scale` itself is then
 // identical on every rank, and its MAX all-reduce is a no-op.
+//
+// On a CUDA device the batch amax comes from cuda::abs_max and the commit-and-slide and the
+// scales from cuda::amax_history_observe / amax_history_scales (ops/cuda/observer_state.h), bit
+// for bit the CPU's, with nothing read back in a step: the first-observation test that delayed
+// scaling makes (has_observed) is a host flag.
 #include "qat/observer.h"
 
 namespace octet::qat {
@@ -24,10 +29,12 @@ class AmaxHistoryObserver : public Observer {
   void observe(const Tensor& x) override;
   QParams qparams() const override;
 
-  // The history reduced per scale (max with NaN winning, or row 0).
+  // The history reduced per scale (max with NaN winning, or row 0). Copies from a device.
   std::vector<float> reduced_amax() const;
 
  private:
+  void observe_cuda(const Batch& batch);
+
   int64_t history_length_;
   bool most_recent_;
   int margin_;

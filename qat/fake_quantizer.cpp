@@ -5,6 +5,7 @@
 #include "framework/parallel/statistics_sync.h"
 #include "framework/tensor/autograd.h"
 #include "ops/cuda/fake_quant.h"
+#include "ops/cuda/observer_state.h"
 #include "ops/cuda/range.h"
 #include "ops/device_copy.h"
 #include "ops/on_device.h"
@@ -68,12 +69,12 @@ FakeQuantizer::FakeQuantizer(const TensorQuantConfig& config, int64_t channels)
   }
 }
 
-bool FakeQuantizer::observer_enabled() const { return observing_.item() != 0.0; }
-bool FakeQuantizer::fake_quant_enabled() const { return fake_quantizing_.item() != 0.0; }
-void FakeQuantizer::enable_observer(bool on) { *observing_.data<float>() = on ? 1.0f : 0.0f; }
-void FakeQuantizer::enable_fake_quant(bool on) {
-  *fake_quantizing_.data<float>() = on ? 1.0f : 0.0f;
-}
+// The switches live in host memory even when the module is on a GPU (host_switch, observer.h):
+// a forward reads them without synchronising with the device.
+bool FakeQuantizer::observer_enabled() const { return host_switch(observing_) != 0.0f; }
+bool FakeQuantizer::fake_quant_enabled() const { return host_switch(fake_quantizing_) != 0.0f; }
+void FakeQuantizer::enable_observer(bool on) { host_switch(observing_) = on ? 1.0f : 0.0f; }
+void FakeQuantizer::enable_fake_quant(bool on) { host_switch(fake_quantizing_) = on ? 1.0f : 0.0f; }
 
 QParams FakeQuantizer::current_qparams(const Tensor& x) const {
   const quant::QuantSpec& spec = config_.spec;
@@ -97,10 +98,13 @@ QParams FakeQuantizer::current_qparams(const Tensor& x) const {
   return p;
 }
 
-// current_scales (ops/quant/dynamic_scales.cpp) for x on a GPU. The reductions run on the device;
-// FP8 scales without a cross-rank merge are made there too (cuda::fp8_scales_from_amax, the
-// device copy of fp8_scale). Otherwise the few per-scale statistics come to the host for the
-// merge and the CPU's own rules (int_qparams throws on non-finite ranges), and the scales go back.
+// current_scales (ops/quant/dynamic_scales.cpp) for x on a GPU. The reductions run on the device,
+// and without a cross-rank merge so do the rules (cuda::fp8_scales_from_amax and
+// cuda::int_qparams_from_ranges, the device copies of fp8_scale and int_qparams), so a step reads
+// nothing back; where int_qparams would throw on a non-finite range the device rule gives a NaN
+// scale, and the NaN output shows it. With a merge (data parallelism, whose all-reduce works on
+// host memory) the few per-scale statistics come to the host for it and the CPU's own rules, and
+// the scales go back.
 QParams FakeQuantizer::current_qparams_cuda(const Tensor& xs, const quant::ScaleLayout& layout,
                                             const Shape& shape,
                                             const quant::StatisticsMerge& merge) const {
@@ -126,8 +130,16 @@ QParams FakeQuantizer::current_qparams_cuda(const Tensor& xs, const quant::Scale
   Tensor lo_dev = Tensor::empty({count}, DType::f32, dev);
   Tensor hi_dev = Tensor::empty({count}, DType::f32, dev);
   cuda::min_max(x, xs.numel(), layout, device_f32(lo_dev), device_f32(hi_dev), dev.index);
+  if (!merge) {
+    QParams p{Tensor::empty(shape, DType::f32, dev), Tensor()};
+    if (!spec.symmetric) p.zero_point = Tensor::empty(shape, DType::f32, dev);
+    cuda::int_qparams_from_ranges(device_f32(lo_dev), device_f32(hi_dev), count, spec,
+                                  device_f32(p.scale),
+                                  spec.symmetric ? nullptr : device_f32(p.zero_point), dev.index);
+    return p;
+  }
   std::vector<float> lo = lo_dev.to_vector<float>(), hi = hi_dev.to_vector<float>();
-  if (merge) quant::merge_ranges(lo.data(), hi.data(), count, merge);
+  quant::merge_ranges(lo.data(), hi.data(), count, merge);
   std::vector<float> scales(static_cast<size_t>(count)), zero_points(static_cast<size_t>(count));
   for (int64_t c = 0; c < count; ++c) {
     const quant::IntQParams q = quant::int_qparams(spec, lo[c], hi[c], "fake_quantizer");
@@ -176,14 +188,14 @@ Tensor FakeQuantizer::forward(const Tensor& x) {
   if (spec.scale_source != ScaleSource::kLearned) {
     return fake_quant(x, spec, on_device(qparams(x), x.device()), config_.ste);
   }
-  if (learned_initialized_.item() == 0.0) {
+  if (host_switch(learned_initialized_) == 0.0f) {
     // LSQ starts from the min-max scale of the first tensor it sees (as PyTorch's learnable
     // fake-quant starts from its observer), then learns.
     NoGradGuard no_grad;
     const QParams init = current_qparams(x);
     copy_into(init.scale, scale_, channels_);
     if (zero_point_.defined()) copy_into(init.zero_point, zero_point_, channels_);
-    *learned_initialized_.data<float>() = 1.0f;
+    host_switch(learned_initialized_) = 1.0f;
   }
   const double grad_factor = lsq_grad_factor(x.numel(), spec.qmax);
   // Parameters held on another device than x (the module was not moved) reach x through .to(),

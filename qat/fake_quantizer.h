@@ -6,6 +6,11 @@
 //   kLearned                  LSQ parameters `scale` (and `zero_point`), initialised from the
 //                             first tensor seen
 // and two switches kept as buffers (so they are checkpointed): observing and fake-quantizing.
+//
+// On a CUDA device (after Module::to) every source runs there without a device->host copy in a
+// step (outside data parallelism's statistics all-reduce): observers keep their state on the
+// device (observer.h), and the switches, the observer's "observed" flag and LSQ's "initialised"
+// flag are read from host memory (host_switch), so the checks a forward makes cost nothing.
 #include <memory>
 
 #include "framework/nn/module.h"
@@ -51,9 +56,9 @@ class FakeQuantizer : public nn::Module {
   TensorQuantConfig config_;
   int64_t channels_;
   std::shared_ptr<Observer> observer_;  // also registered as child "observer"
-  Tensor observing_, fake_quantizing_;  // f32 scalars, 0 or 1
+  Tensor observing_, fake_quantizing_;  // f32 scalars, 0 or 1, in host memory (host_switch)
   Tensor scale_, zero_point_;           // kLearned
-  Tensor learned_initialized_;          // kLearned: f32 scalar, 0 until the first tensor
+  Tensor learned_initialized_;          // kLearned: f32 scalar, 0 until the first tensor (host)
 };
 
 }  // namespace octet::qat

@@ -22,6 +22,7 @@ HistogramObserver::HistogramObserver(const quant::QuantSpec& spec, int64_t chann
 }
 
 std::pair<float, float> HistogramObserver::range() const {
+  require_host(Tensor(), histogram_);
   return {-neg_min_val_.data<float>()[0], max_val_.data<float>()[0]};
 }
 
@@ -32,6 +33,7 @@ double HistogramObserver::bin_width() const {
 
 void HistogramObserver::observe(const Tensor& x) {
   if (frozen()) return;
+  require_host(x, histogram_);
   const Batch batch = checked_batch(x);
   if (batch.numel() == 0) return;
   std::vector<float> lo(1, 0.0f), hi(1);

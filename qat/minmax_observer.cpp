@@ -2,9 +2,19 @@
 
 #include <limits>
 
+#include "framework/parallel/statistics_sync.h"
+#include "ops/cuda/observer_state.h"
+#include "ops/cuda/range.h"
+#include "ops/on_device.h"
 #include "ops/quant/range.h"
 
 namespace octet::qat {
+
+namespace {
+
+float* device_f32(const Tensor& t) { return static_cast<float*>(t.view().data); }
+
+}  // namespace
 
 MinMaxObserver::MinMaxObserver(const quant::QuantSpec& spec, int64_t channels, int margin)
     : Observer(spec, channels), margin_(margin) {
@@ -17,6 +27,11 @@ void MinMaxObserver::observe(const Tensor& x) {
   if (frozen()) return;
   const Batch batch = checked_batch(x);
   if (batch.numel() == 0) return;
+  require_device_of(x, neg_min_val_);
+  if (on_cuda(x.device())) {
+    observe_cuda(batch, x);
+    return;
+  }
   const size_t n = static_cast<size_t>(channels());
   std::vector<float> lo, hi;
   finite_min_max(batch, x, lo, hi);
@@ -31,6 +46,38 @@ void MinMaxObserver::observe(const Tensor& x) {
   mark_observed();
 }
 
+// The CPU steps above on the device: the batch range by cuda::min_max, folded in by
+// cuda::minmax_observe, which also makes the finiteness check (skipping the batch instead of
+// throwing) and reads and sets the observed flag on the device, so nothing comes back.
+void MinMaxObserver::observe_cuda(const Batch& batch, const Tensor& x) {
+  const Device dev = x.device();
+  const int64_t n = channels();
+  Tensor range = Tensor::empty({2, n}, DType::f32, dev);  // row 0 the minima, row 1 the maxima
+  float* lo = device_f32(range);
+  cuda::min_max(batch.device_values(), batch.numel(), batch.layout, lo, lo + n, dev.index);
+  if (parallel::statistics_sync_active()) {
+    // The all-reduce works on host memory: under data parallelism the batch range makes the round
+    // trip, and is checked on the host exactly as the CPU checks it (throwing, state unchanged).
+    const std::vector<float> both = range.to_vector<float>();
+    std::vector<float> mins(both.begin(), both.begin() + n), maxs(both.begin() + n, both.end());
+    require_finite(x, mins, maxs);
+    sync_ranges(mins, maxs);
+    mins.insert(mins.end(), maxs.begin(), maxs.end());
+    range = Tensor::from_vector(mins, {2, n}).to(dev);
+    lo = device_f32(range);
+  }
+  if (!rejected_.defined() || rejected_.device() != dev)
+    rejected_ = Tensor::zeros({}, DType::i32, dev);
+  cuda::minmax_observe(lo, lo + n, n, averaging_constant(), device_f32(neg_min_val_),
+                       device_f32(max_val_), device_observed(dev),
+                       static_cast<int32_t*>(rejected_.view().data), dev.index);
+}
+
+int64_t MinMaxObserver::rejected_batches() const {
+  if (!rejected_.defined() || rejected_.device() != neg_min_val_.device()) return 0;
+  return static_cast<int64_t>(rejected_.item());
+}
+
 std::vector<float> MinMaxObserver::min_val() const {
   std::vector<float> v = neg_min_val_.to_vector<float>();
   for (float& f : v) f = -f;
@@ -40,6 +87,17 @@ std::vector<float> MinMaxObserver::min_val() const {
 std::vector<float> MinMaxObserver::max_val() const { return max_val_.to_vector<float>(); }
 
 QParams MinMaxObserver::qparams() const {
+  const Device dev = neg_min_val_.device();
+  if (on_cuda(dev)) {
+    const int64_t n = channels();
+    const bool affine = !spec().is_fp8() && !spec().symmetric;
+    QParams p{Tensor::empty({n}, DType::f32, dev),
+              affine ? Tensor::empty({n}, DType::f32, dev) : Tensor()};
+    cuda::minmax_qparams(device_f32(neg_min_val_), device_f32(max_val_), n, spec(),
+                         device_observed(dev), margin_, device_f32(p.scale),
+                         affine ? device_f32(p.zero_point) : nullptr, dev.index);
+    return p;
+  }
   if (!has_observed()) return initial_qparams();
   return qparams_from_ranges(min_val(), max_val(), margin_);
 }

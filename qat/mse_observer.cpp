@@ -131,6 +131,7 @@ MseObserver::MseObserver(const quant::QuantSpec& spec, int64_t channels, int64_t
 }
 
 std::vector<std::pair<float, float>> MseObserver::ranges() const {
+  require_host(Tensor(), histogram_);
   std::vector<std::pair<float, float>> out(static_cast<size_t>(channels()));
   const float* neg_min = neg_min_val_.data<float>();
   const float* max = max_val_.data<float>();
@@ -140,6 +141,7 @@ std::vector<std::pair<float, float>> MseObserver::ranges() const {
 
 void MseObserver::observe(const Tensor& x) {
   if (frozen()) return;
+  require_host(x, histogram_);
   const Batch batch = checked_batch(x);
   if (batch.numel() == 0) return;
   const size_t n = static_cast<size_t>(channels());

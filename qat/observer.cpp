@@ -43,9 +43,31 @@ Observer::Observer(const quant::QuantSpec& spec, int64_t channels)
   observed_ = add_buffer("observed", {}, 0.0f);
 }
 
-bool Observer::has_observed() const { return observed_.data<float>()[0] != 0.0f; }
+float& host_switch(const Tensor& buffer) {
+  OCTET_CHECK(buffer.defined() && buffer.numel() == 1 && buffer.dtype() == DType::f32, "observer",
+              "a switch is an f32 scalar buffer, got ",
+              buffer.defined() ? buffer.str() : std::string("an undefined tensor"));
+  if (buffer.device().type != DeviceType::cpu) nn::move_in_place({buffer}, Device{});
+  return *buffer.data<float>();
+}
 
-void Observer::mark_observed() { observed_.data<float>()[0] = 1.0f; }
+bool Observer::has_observed() const {
+  if (device_owns_observed() && observed_.device().type != DeviceType::cpu)
+    return observed_.item() != 0.0;
+  return host_switch(observed_) != 0.0f;
+}
+
+void Observer::mark_observed() {
+  OCTET_CHECK(!device_owns_observed() || observed_.device().type == DeviceType::cpu, "observer",
+              describe(), ": its device kernels set the observed flag");
+  host_switch(observed_) = 1.0f;
+}
+
+float* Observer::device_observed(const Device& device) const {
+  OCTET_CHECK(device_owns_observed() && observed_.device() == device, "observer", describe(),
+              ": the observed flag is on ", observed_.device().str(), ", not on ", device.str());
+  return static_cast<float*>(observed_.view().data);
+}
 
 Tensor Observer::add_buffer(const std::string& name, const Shape& shape, float value) {
   return register_buffer(name, Tensor::full(shape, value, DType::f32));
@@ -58,8 +80,8 @@ std::string Observer::describe() const {
 
 Observer::Batch Observer::checked_batch(const Tensor& x) const {
   OCTET_CHECK(x.defined(), "observer", describe(), ": x is undefined");
-  OCTET_CHECK(x.dtype() == DType::f32 && x.device().type == DeviceType::cpu, "observer", describe(),
-              " observes f32 CPU tensors, got ", x.str());
+  OCTET_CHECK(x.dtype() == DType::f32, "observer", describe(), " observes f32 tensors, got ",
+              x.str());
   quant::ScaleLayout layout;
   try {
     layout = quant::scale_layout(spec_, x.shape());
@@ -72,6 +94,21 @@ Observer::Batch Observer::checked_batch(const Tensor& x) const {
               " scales (scale shape ", shape_str(layout.scale_shape),
               ") where the observer holds scale shape ", shape_str({channels_}));
   return {x.detach().contiguous(), layout};
+}
+
+void Observer::require_device_of(const Tensor& x, const Tensor& state) const {
+  OCTET_CHECK(x.device() == state.device(), "observer", describe(), " holds its statistics on ",
+              state.device().str(), " but x ", x.str(), " is on ", x.device().str(),
+              "; move the module (Module::to) to the device of its inputs");
+}
+
+void Observer::require_host(const Tensor& x, const Tensor& state) const {
+  const bool host = state.device().type == DeviceType::cpu &&
+                    (!x.defined() || x.device().type == DeviceType::cpu);
+  OCTET_CHECK(host, "observer", describe(), " calibrates on the CPU only (its statistics are on ",
+              state.device().str(), x.defined() ? ", x on " + x.device().str() : std::string(),
+              "): calibrate with the model on the CPU, then move it; the min-max and amax-history "
+              "observers also run on a GPU");
 }
 
 void Observer::require_finite(const Tensor& x, const std::vector<float>& lo,

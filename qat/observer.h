@@ -18,6 +18,14 @@
 //                                                                      (amax_history_observer.h)
 // Per-token specs have nothing to observe (each tensor's own rows give its scales at run time):
 // make_observer throws for them.
+//
+// On a CUDA device (after Module::to) the min-max families and the amax history keep their
+// statistics on the device and update them with the kernels of ops/cuda/observer_state.h, in the
+// same float operations as here, so the state and the scales are bit for bit the CPU's; qparams()
+// then returns device tensors. A training step brings nothing back to the host, except inside a
+// parallel::StatisticsSyncScope, whose all-reduce works on host memory: there the batch
+// statistics make the round trip (and a non-finite range throws as on the CPU). Histogram and MSE
+// observers calibrate on the CPU only and say so.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,6 +53,15 @@ struct ObserverOptions {
 
 const char* observer_kind_name(ObserverKind kind);
 
+// The 0/1 switches a forward consults on the host (observing, fake-quantizing, observed, LSQ
+// initialised) are f32 scalar buffers, so checkpoints carry them; but reading one on a GPU would
+// cost a device->host synchronisation per forward. Module::to moves them with every other buffer,
+// so the first access after a move brings the scalar back to host memory (nn::move_in_place: one
+// 4-byte copy per move, not per step), where it then stays. Checkpoint loads and load_state write
+// it in place, on the host, and every later read or write is a plain host access, so there is no
+// mirror to keep in step. Returns the value's host slot.
+float& host_switch(const Tensor& buffer);
+
 class Observer : public nn::Module {
  public:
   // channels: the number of scales (quant::scale_layout(spec, shape).count; 1 per tensor).
@@ -56,19 +73,24 @@ class Observer : public nn::Module {
   int64_t channels() const { return channels_; }
 
   // Updates statistics from x (f32, any shape whose scale_layout(spec, x.shape()).count ==
-  // channels); no autograd; a no-op while frozen or for an empty x. Throws naming the observer
-  // and both shapes on a misfit. Integer families and the histogram/MSE families throw on NaN or
-  // infinite values and leave their statistics unchanged; the amax history records them (its
-  // scale rule keeps the previous scale).
+  // channels, on the device of the observer's statistics); no autograd; a no-op while frozen or
+  // for an empty x. Throws naming the observer and both shapes on a misfit. Integer families and
+  // the histogram/MSE families throw on NaN or infinite values and leave their statistics
+  // unchanged (on a GPU the min-max families skip such a batch without throwing: see
+  // MinMaxObserver::rejected_batches); the amax history records them (its scale rule keeps the
+  // previous scale).
   virtual void observe(const Tensor& x) = 0;
 
   // Scale (and zero point for affine integer specs) from the statistics so far, per
-  // ops/quant/scale_rules.h; scale and zero point are f32 of shape {channels}. Before any
-  // observation: scale 1, zero point per the rule for the range [0, 0].
+  // ops/quant/scale_rules.h; scale and zero point are f32 of shape {channels}, on the device of
+  // the statistics. Before any observation: scale 1, zero point per the rule for the range [0, 0].
   virtual QParams qparams() const = 0;
 
   void freeze(bool on = true) { frozen_ = on; }
   bool frozen() const { return frozen_; }
+  // Whether a batch has been folded in. Read from host memory (host_switch) without a device
+  // synchronisation, except in the families whose device kernels own the flag (min-max: a batch
+  // their kernel rejects must leave it unset), where reading it on a GPU synchronises.
   bool has_observed() const;
 
  protected:
@@ -77,9 +99,16 @@ class Observer : public nn::Module {
     Tensor data;
     quant::ScaleLayout layout;
     const float* values() const { return data.data<float>(); }
+    // The same on a CUDA device (data<T>() is for host memory).
+    const float* device_values() const { return static_cast<const float*>(data.view().data); }
     int64_t numel() const { return data.numel(); }
   };
   Batch checked_batch(const Tensor& x) const;
+  // Throws naming the observer unless x lives where its statistics (`state`) do.
+  void require_device_of(const Tensor& x, const Tensor& state) const;
+  // For the families that calibrate on the CPU only (histogram, MSE): throws naming the observer
+  // and saying to calibrate on the CPU when x (if defined) or the statistics are on a GPU.
+  void require_host(const Tensor& x, const Tensor& state) const;
   // Throws when any per-scale statistic is NaN or infinite, naming the observer, x and the scale.
   void require_finite(const Tensor& x, const std::vector<float>& lo,
                       const std::vector<float>& hi) const;
@@ -96,6 +125,11 @@ class Observer : public nn::Module {
   static void accumulate_synced(const Batch& batch, bool absolute, const std::vector<float>& lo,
                                 const std::vector<float>& hi, int64_t bins, float* counts);
   void mark_observed();
+  // True for the families whose kernels read and set the "observed" flag on the device (it then
+  // moves with Module::to like the statistics and is never brought to the host).
+  virtual bool device_owns_observed() const { return false; }
+  // The flag's device pointer for those kernels; throws unless it lives on `device`.
+  float* device_observed(const Device& device) const;
 
   // QParams from one clipping range [lo[c], hi[c]] per scale: int_qparams for integer specs,
   // fp8_scale(max(-lo, hi)) with `margin` for FP8 (falling back to scale 1).
@@ -111,7 +145,7 @@ class Observer : public nn::Module {
   quant::QuantSpec spec_;
   int64_t channels_;
   bool frozen_ = false;  // schedule state, set again by the schedule on resume: not a buffer
-  Tensor observed_;      // 0/1 f32 scalar
+  Tensor observed_;      // 0/1 f32 scalar, in host memory (host_switch) but see has_observed
 };
 
 // Builds the family `options.kind` names. Throws (naming the spec) for per-token specs, for an
