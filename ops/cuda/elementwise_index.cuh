@@ -48,10 +48,24 @@ StridedIndex<N> make_coalesced_index(const char* op, const Shape& shape,
 }
 
 // The offsets of element i in all N operands from one walk over the dimensions (the div/mod
-// are shared; StridedIndex::offset repeats them per operand).
+// are shared; StridedIndex::offset repeats them per operand). Below 2^32 elements the walk
+// divides in 32 bits: a 64-bit division is a long software sequence on the GPU, and these
+// divisions were most of a strided copy's time.
 template <int N>
 __device__ inline void offsets_of(const StridedIndex<N>& ix, int64_t i, int64_t (&off)[N]) {
   for (int k = 0; k < N; ++k) off[k] = 0;
+  if (i >= 0 && i <= int64_t{0xffffffff}) {
+    uint32_t rest = static_cast<uint32_t>(i);
+    for (int d = ix.rank - 1; d >= 0; --d) {
+      // A dimension of 2^32 or more is longer than what is left of the index: all of it is idx.
+      const int64_t size = ix.size[d];
+      const uint32_t q = size > int64_t{0xffffffff} ? 0u : rest / static_cast<uint32_t>(size);
+      const uint32_t idx = rest - q * static_cast<uint32_t>(size > int64_t{0xffffffff} ? 0 : size);
+      rest = q;
+      for (int k = 0; k < N; ++k) off[k] += static_cast<int64_t>(idx) * ix.stride[k][d];
+    }
+    return;
+  }
   for (int d = ix.rank - 1; d >= 0; --d) {
     const int64_t idx = i % ix.size[d];
     i /= ix.size[d];

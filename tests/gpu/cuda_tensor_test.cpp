@@ -2,6 +2,11 @@
 // against the CPU's, fill and zeros, autograd through .cuda()/.cpu(), and the caching allocator.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <iterator>
+#include <limits>
+#include <vector>
+
 #include "framework/functional/arithmetic.h"
 #include "framework/tensor/tensor.h"
 #include "ops/cuda/runtime.h"
@@ -39,6 +44,45 @@ TEST(CudaTensor, StridedCopiesAndConversionsMatchTheCpu) {
     Tensor dev = xd.transpose(0, 2).to(t);
     EXPECT_EQ(dev.device(), gpu0());
     EXPECT_EQ(max_abs_diff(dev, host), 0.0) << dtype_name(t);
+  }
+}
+
+// Dense f32 <-> bf16 casts (autocast's) run four elements per thread when the pointers allow it,
+// and element by element otherwise: every length and start offset must round exactly as the host.
+TEST(CudaTensor, DenseBf16CastsMatchTheCpuAtEveryLengthAndOffset) {
+  OCTET_REQUIRE_GPU();
+  Generator gen(3);
+  std::vector<float> v = (Tensor::randn({4103}, gen) * 1000).to_vector<float>();
+  // Ties to even both ways, the top of the range, infinities, a NaN and subnormals.
+  const float specials[] = {1.00390625f,
+                            1.01171875f,
+                            3.3895314e38f,
+                            3.4028235e38f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            1e-40f,
+                            -1e-45f};
+  for (size_t i = 0; i < std::size(specials); ++i) v[i * 7 + 1] = specials[i];
+  const Tensor host = Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
+  const Tensor dev = host.cuda();
+  auto bits = [](const Tensor& t) {  // f32 view of the values, compared bit for bit
+    const std::vector<float> f = t.cpu().to(DType::f32).to_vector<float>();
+    std::vector<uint32_t> u(f.size());
+    std::memcpy(u.data(), f.data(), f.size() * sizeof(float));
+    return u;
+  };
+  const Tensor host_bf16 = host.to(DType::bf16), dev_bf16 = dev.to(DType::bf16);
+  for (int64_t start : {0, 1, 2, 3, 4}) {
+    for (int64_t len : {1, 3, 4, 5, 8, 63, 4096}) {
+      const Tensor h = host.slice(0, start, start + len), d = dev.slice(0, start, start + len);
+      ASSERT_EQ(bits(d.to(DType::bf16)), bits(h.to(DType::bf16)))
+          << "f32 -> bf16, start " << start << " length " << len;
+      const Tensor hb = host_bf16.slice(0, start, start + len);
+      const Tensor db = dev_bf16.slice(0, start, start + len);
+      ASSERT_EQ(bits(db.to(DType::f32)), bits(hb.to(DType::f32)))
+          << "bf16 -> f32, start " << start << " length " << len;
+    }
   }
 }
 
