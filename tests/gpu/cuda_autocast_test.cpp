@@ -14,6 +14,7 @@
 #include "framework/optim/optimizer.h"
 #include "framework/train/language_model.h"
 #include "tests/support/gpu_util.h"
+#include "tests/support/lm_batches.h"
 #include "tests/support/tensor_compare.h"
 
 namespace octet {
@@ -90,11 +91,7 @@ TEST(CudaAutocast, BatchedMatmulMatchesTheCpu) {
 
 TEST(CudaAutocast, GptStepsTrackTheCpu) {
   OCTET_REQUIRE_GPU();
-  models::GptConfig c;
-  c.block = 16;
-  c.layers = 2;
-  c.heads = 4;
-  c.dim = 64;
+  const models::GptConfig c = testing::tiny_gpt_config();
   Generator init_cpu(1), init_gpu(1), data(2), unused(3);
   auto on_cpu = train::make_language_model("gpt", c, init_cpu);
   auto on_gpu = train::make_language_model("gpt", c, init_gpu);
@@ -102,11 +99,7 @@ TEST(CudaAutocast, GptStepsTrackTheCpu) {
   optim::AdamW opt_cpu(on_cpu->named_parameters(), {1e-3, 0.9, 0.95, 1e-8, 0.1, 2});
   optim::AdamW opt_gpu(on_gpu->named_parameters(), {1e-3, 0.9, 0.95, 1e-8, 0.1, 2});
   for (int step = 0; step < 4; ++step) {
-    std::vector<int64_t> v(static_cast<size_t>(4 * (c.block + 1)));
-    for (auto& t : v) t = static_cast<int64_t>(data.uniform() * 255.999);
-    const Tensor tokens = Tensor::from_vector(v, {4, c.block + 1});
-    const Tensor x = tokens.slice(1, 0, c.block).contiguous();
-    const Tensor y = tokens.slice(1, 1, c.block + 1).contiguous();
+    const auto [x, y] = testing::random_lm_batch(data, 4, c.block);
     AutocastGuard guard(DType::bf16);
     Tensor loss_cpu = models::lm_loss(on_cpu->forward(x, unused), y);
     Tensor loss_gpu = models::lm_loss(on_gpu->forward(x.cuda(), unused), y.cuda());

@@ -32,6 +32,7 @@
 #include "qat/prepare.h"
 #include "qat/schemes.h"
 #include "tests/support/gpu_util.h"
+#include "tests/support/lm_batches.h"
 
 namespace octet {
 namespace {
@@ -393,12 +394,6 @@ TEST(CudaObserver, CheckpointOfTheGpuModuleRestoresOnTheCpuAndTheGpu) {
 
 // ---- training ------------------------------------------------------------------------------
 
-Tensor random_tokens(Generator& gen, int64_t rows, int64_t cols) {
-  std::vector<int64_t> v(static_cast<size_t>(rows * cols));
-  for (auto& t : v) t = static_cast<int64_t>(gen.uniform() * 255.999);
-  return Tensor::from_vector(v, {rows, cols});
-}
-
 // Largest |a - b| / max(|a|, tiny) over two modules' buffers of the same name.
 double worst_buffer_error(const nn::Module& a, const nn::Module& b, std::string& where) {
   const nn::NamedTensors ba = a.named_buffers(), bb = b.named_buffers();
@@ -427,11 +422,7 @@ double worst_buffer_error(const nn::Module& a, const nn::Module& b, std::string&
 void expect_qat_steps_match(const std::string& scheme, double loss_tolerance,
                             double trained_statistics_tolerance) {
   SCOPED_TRACE(scheme);
-  models::GptConfig c;
-  c.block = 16;
-  c.layers = 2;
-  c.heads = 4;
-  c.dim = 64;
+  const models::GptConfig c = testing::tiny_gpt_config();
   Generator init_cpu(1), init_gpu(1), data(2), unused(3);
   auto on_cpu = train::make_language_model("gpt", c, init_cpu);
   auto on_gpu = train::make_language_model("gpt", c, init_gpu);
@@ -443,9 +434,7 @@ void expect_qat_steps_match(const std::string& scheme, double loss_tolerance,
   optim::AdamW opt_gpu(on_gpu->named_parameters(), {1e-3, 0.9, 0.95, 1e-8, 0.1, 2});
   std::string where;
   for (int step = 0; step < 5; ++step) {
-    const Tensor tokens = random_tokens(data, 4, c.block + 1);
-    const Tensor x = tokens.slice(1, 0, c.block).contiguous();
-    const Tensor y = tokens.slice(1, 1, c.block + 1).contiguous();
+    const auto [x, y] = testing::random_lm_batch(data, 4, c.block);
     Tensor loss_cpu = models::lm_loss(on_cpu->forward(x, unused), y);
     Tensor loss_gpu = models::lm_loss(on_gpu->forward(x.cuda(), unused), y.cuda());
     EXPECT_EQ(loss_gpu.device(), gpu0());
