@@ -239,6 +239,28 @@ void check_fake_quant_int(const QuantSpec& spec) {
   }
 }
 
+// The STE mask's backward runs four elements per thread where the pointers allow it and one by
+// one otherwise (misaligned starts, the last n % 4): every length and offset gives mask ? dy : 0.
+TEST(CudaQuant, SteMaskAtEveryLengthAndOffset) {
+  OCTET_REQUIRE_GPU();
+  Generator gen(12);
+  const int64_t total = 4111;
+  std::vector<float> dy = Tensor::randn({total}, gen).to_vector<float>();
+  std::vector<uint8_t> mask(total);
+  for (auto& m : mask) m = gen.uniform() < 0.7 ? 1 : 0;
+  Tensor dyd = to_gpu(dy), md = to_gpu(mask);
+  for (int64_t start : {0, 1, 2, 3, 4, 5}) {
+    for (int64_t len : {1, 3, 4, 7, 8, 64, 4096}) {
+      Tensor dxd = Tensor::full({total}, 99.0, DType::f32, gpu0());  // poisoned output
+      cuda::apply_ste_mask(dptr<float>(dyd) + start, dptr<uint8_t>(md) + start, len,
+                           dptr<float>(dxd) + start, 0);
+      std::vector<float> want(total, 99.0f);
+      for (int64_t i = start; i < start + len; ++i) want[i] = mask[i] ? dy[i] : 0.0f;
+      expect_same_bits(from_gpu<float>(dxd), want, "ste mask");
+    }
+  }
+}
+
 TEST(CudaQuant, FakeQuantIntAndLsqMatchTheCpuForEveryGranularity) {
   OCTET_REQUIRE_GPU();
   for (const QuantSpec& spec : int_specs_for_3d()) {
