@@ -187,6 +187,34 @@ TEST_F(ExportCli, PtqQatAndLlmInt8ExportsDeployAsTrained) {
   }
 }
 
+// The CNN's outlier-aware PTQ from the command line: what compare's "ptq llm_int8" and "ptq
+// smoothquant" rows measure, exported and checked against the runtime like every other scheme.
+TEST_F(ExportCli, CnnLlmInt8AndSmoothQuantExportsDeployAsTrained) {
+  models::CnnConfig config;
+  Generator init(5);
+  models::Cnn model(config, init);
+  train::CnnTrainOptions o;
+  o.epochs = 1;
+  o.batch = 64;
+  o.train_limit = 64 * 60;  // a minute's fraction of an epoch: enough for confident logits
+  o.test_limit = 64;
+  o.warmup = 10;
+  train::train_cnn(o, &model);
+  train::save_cnn_checkpoint(path("cnn_trained.ckpt"), model);
+  for (const std::string scheme : {"smoothquant", "llm_int8"}) {
+    const std::string out = path("cnn_" + scheme + ".qmodel");
+    const CliResult r = octet_cli({"ptq", "--checkpoint", path("cnn_trained.ckpt"), "--scheme",
+                                   scheme, "--calibration-batches", "2", "--out", out});
+    ASSERT_EQ(r.code, 0) << r.error;
+    EXPECT_TRUE(contains(r.out, "ptq " + scheme + " (")) << r.out;
+    EXPECT_TRUE(contains(r.out, "checks passed")) << r.out;
+    const runtime::ModelFile file = runtime::ModelFile::open(out);
+    EXPECT_EQ(file.header().provenance().scheme(),
+              scheme == "smoothquant" ? "smoothquant+w8a8" : scheme);
+    EXPECT_GT(file.header().layers_size(), 0) << out;
+  }
+}
+
 TEST_F(ExportCli, UnknownSchemeListsTheKnownOnes) {
   const CliResult r = octet_cli(
       {"ptq", "--checkpoint", path("gpt.ckpt"), "--scheme", "w9a9", "--out", path("never.qmodel")});
