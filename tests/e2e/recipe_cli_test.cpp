@@ -1,7 +1,9 @@
 // The `octet` binary driven with recipes, as a user runs it: a tiny FP32 training and a tiny
 // PTQ-vs-QAT comparison from the shipped recipes with --set, a PTQ export honouring the
 // recipe's skip list, and the documented exit codes: 0 ok, 2 for a malformed recipe (with
-// file:line:col on stderr), a bad --set key, a bad flag.
+// file:line:col on stderr), a bad --set key, a bad flag. Also `train`'s --device and
+// --precision: bf16 autocast training of a tiny language model, and the errors for a bad value,
+// a bf16 CNN and a CUDA device this machine lacks.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "ops/cuda/runtime.h"
 
 namespace {
 
@@ -210,6 +214,84 @@ TEST_F(RecipeCli, ExitCodesAreDocumentedAndKept) {
                    (scratch() / "x.qmodel").string()})
                 .code,
             1);
+}
+
+// A GPT small enough for seconds, with `train lm`'s own flags.
+std::vector<std::string> tiny_lm_flags() {
+  return {"train",     "lm",         "--dim=32",  "--heads=2",  "--layers=1",     "--block=32",
+          "--batch=8", "--warmup=0", "--lr=3e-3", "--steps=30", "--eval-every=10"};
+}
+
+// The validation loss on the "step N ... val loss X" line of `octet train lm`; -1 if missing.
+double val_loss_at(const std::string& out, int step) {
+  char head[32];
+  std::snprintf(head, sizeof head, "step %5d ", step);
+  const size_t line = out.find(head);
+  const size_t at = line == std::string::npos ? line : out.find("val loss ", line);
+  return at == std::string::npos ? -1 : std::stod(out.substr(at + 9));
+}
+
+TEST_F(RecipeCli, TrainsALanguageModelUnderBf16Autocast) {
+  const std::string ckpt = (scratch() / "gpt_bf16.ckpt").string();
+  const Result r = octet(with(tiny_lm_flags(), {"--precision", "bf16", "--save", ckpt}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "bytes in bf16 autocast")) << r.out;
+  const double first = val_loss_at(r.out, 10), last = val_loss_at(r.out, 30);
+  ASSERT_GT(first, 0) << r.out;
+  ASSERT_GT(last, 0) << r.out;
+  EXPECT_LT(first, 5.3) << "below a uniform guess over 256 bytes (5.55 nats)";
+  EXPECT_LT(last, first - 0.1) << r.out;
+  EXPECT_TRUE(fs::exists(ckpt));
+  // The same run in fp32 (same seed, same batches) lands close by but not on the same loss: the
+  // flag reached the GEMMs.
+  const Result fp32 = octet(tiny_lm_flags());
+  ASSERT_EQ(fp32.code, 0) << fp32.err;
+  const double fp32_last = val_loss_at(fp32.out, 30);
+  EXPECT_NE(last, fp32_last);
+  EXPECT_NEAR(last, fp32_last, 0.1);
+  EXPECT_LT(r.seconds + fp32.seconds, 30.0);
+}
+
+TEST_F(RecipeCli, ABadDeviceOrPrecisionExits2NamingTheFlagAndValue) {
+  const Result gpu = octet({"train", "lm", "--device", "gpu"});
+  EXPECT_EQ(gpu.code, 2);
+  EXPECT_TRUE(contains(gpu.err, "--device: 'gpu' is not cpu, cuda or cuda:N")) << gpu.err;
+  const Result index = octet({"train", "cnn", "--device", "cuda:x"});
+  EXPECT_EQ(index.code, 2);
+  EXPECT_TRUE(contains(index.err, "--device: 'cuda:x' is not cpu, cuda or cuda:N")) << index.err;
+  const Result fp16 = octet({"train", "lm", "--precision", "fp16"});
+  EXPECT_EQ(fp16.code, 2);
+  EXPECT_TRUE(contains(fp16.err, "--precision: 'fp16' is not fp32 or bf16")) << fp16.err;
+  // Autocast covers matmul and linear, not the CNN's convolutions: refused, from flags or recipe.
+  const Result cnn = octet({"train", "cnn", "--precision", "bf16"});
+  EXPECT_EQ(cnn.code, 2);
+  EXPECT_TRUE(contains(cnn.err, "--precision bf16: the CNN trains in fp32 only")) << cnn.err;
+  const Result recipe_cnn =
+      octet({"train", "--recipe", recipe("fashion_mnist_cnn").string(), "--precision", "bf16"});
+  EXPECT_EQ(recipe_cnn.code, 2);
+  EXPECT_TRUE(contains(recipe_cnn.err, "the CNN trains in fp32 only")) << recipe_cnn.err;
+  for (const Result* r : {&gpu, &index, &fp16, &cnn, &recipe_cnn})
+    EXPECT_TRUE(r->out.empty()) << "nothing ran: " << r->out;
+}
+
+TEST_F(RecipeCli, CudaWithoutAUsableGpuFailsBeforeTraining) {
+  const std::string ckpt = (scratch() / "gpt_cuda.ckpt").string();
+  const Result r = octet(with(tiny_lm_flags(), {"--device", "cuda", "--save", ckpt}));
+  if (octet::cuda::available()) {
+    // A GPU machine trains there and writes the checkpoint from the device tensors.
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(contains(r.out, "bytes on cuda:0")) << r.out;
+    EXPECT_TRUE(fs::exists(ckpt));
+    return;
+  }
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(contains(r.err, octet::cuda::compiled()
+                                  ? "--device cuda:0: octet was built with CUDA but no CUDA "
+                                    "device is visible"
+                                  : "--device cuda:0: this octet was built without CUDA"))
+      << r.err;
+  EXPECT_TRUE(r.out.empty()) << "it failed before training: " << r.out;
+  EXPECT_FALSE(fs::exists(ckpt));
 }
 
 }  // namespace

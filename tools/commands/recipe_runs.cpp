@@ -87,16 +87,21 @@ void require_recipe_or_subcommand(const CLI::App& cmd, const RecipeArgs& args) {
     throw UsageError(name, "--set overrides a recipe field, and there is no --recipe");
 }
 
-int run_train_recipe(const LoadedRecipe& r, const std::string& resume) {
-  announce(r, "FP32 training");
+int run_train_recipe(const LoadedRecipe& r, const std::string& resume, const TrainTarget& target) {
   if (r.is_cnn()) {
     if (!resume.empty())
       throw UsageError("train",
                        "--resume: the CNN trains in one call and its checkpoint holds no "
                        "optimizer state to resume from");
-    return train_cnn_run(cnn_train_options(r), cnn_config(r), r.proto().checkpoint().path());
+    train::CnnTrainOptions o = cnn_train_options(r);
+    apply_train_target(target, o);
+    announce(r, "FP32 training");
+    return train_cnn_run(o, cnn_config(r), r.proto().checkpoint().path());
   }
-  return train_lm_run(lm_train_run(r), resume);
+  LmTrainRun run = lm_train_run(r);
+  apply_train_target(target, run.options);
+  announce(r, run.options.precision == "bf16" ? "BF16-autocast training" : "FP32 training");
+  return train_lm_run(run, resume);
 }
 
 int run_compare_recipe(const LoadedRecipe& r) {

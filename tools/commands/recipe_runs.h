@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tools/commands/recipe.h"
+#include "tools/commands/train_target.h"
 
 namespace octet::tools {
 
@@ -21,9 +22,11 @@ void add_recipe_options(CLI::App* cmd, RecipeArgs& args);
 // UsageError for both, for neither, and for --set without --recipe.
 void require_recipe_or_subcommand(const CLI::App& cmd, const RecipeArgs& args);
 
-// `octet train --recipe`: FP32 training of the recipe's model; writes checkpoint.path if set.
-// `resume`: a language model's checkpoint to continue from (empty: start fresh).
-int run_train_recipe(const LoadedRecipe& recipe, const std::string& resume);
+// `octet train --recipe`: training of the recipe's model on `target`'s device and precision
+// (the CPU in FP32 by default); writes checkpoint.path if set. `resume`: a language model's
+// checkpoint to continue from (empty: start fresh).
+int run_train_recipe(const LoadedRecipe& recipe, const std::string& resume,
+                     const TrainTarget& target = {});
 
 // `octet compare --recipe`: the recipe's FP32 model from checkpoint.path when that file exists
 // (its architecture must be the recipe's), else trained first (a language model is written to

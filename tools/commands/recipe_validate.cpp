@@ -118,7 +118,9 @@ void check_training(const Checker& c, const LoadedRecipe& r) {
          "language models train for schedule.steps, not epochs");
   c.only(s.has_steps(), !cnn, "schedule.steps", "the CNN trains for schedule.epochs, not steps");
   if (p.precision() == proto::Recipe::BF16)
-    r.fail("precision", "bf16 is a placeholder: every training loop runs in fp32 so far");
+    r.fail("precision",
+           "bf16 is a placeholder here; `octet train --precision bf16` (with or without "
+           "--recipe) trains a language model under bf16 autocast");
 }
 
 void check_quantization(const Checker& c, const LoadedRecipe& r) {

@@ -10,6 +10,7 @@
 #include "framework/parallel/communicator.h"
 #include "framework/train/language_model.h"
 #include "tools/commands/recipe_runs.h"
+#include "tools/commands/train_target.h"
 #include "tools/commands/training_monitor.h"
 
 namespace octet::tools {
@@ -41,9 +42,9 @@ int train_cnn_run(train::CnnTrainOptions o, const models::CnnConfig& config,
   monitor.finish();
   monitor.record({{"test_accuracy", r.test_accuracy}, {"seconds", r.seconds}});
   std::printf(
-      "fashion-mnist cnn: test accuracy %.2f%% after %lld epochs (%lld steps) in %.1f s%s\n",
+      "fashion-mnist cnn: test accuracy %.2f%% after %lld epochs (%lld steps) in %.1f s%s%s\n",
       100.0 * r.test_accuracy, static_cast<long long>(o.epochs), static_cast<long long>(r.steps),
-      r.seconds, world_note().c_str());
+      r.seconds, describe_train_target(o.device, "fp32").c_str(), world_note().c_str());
   if (!save.empty() && parallel::world().is_root()) {
     train::save_cnn_checkpoint(save, model);
     std::printf("checkpoint written to %s\n", save.c_str());
@@ -59,10 +60,11 @@ int train_lm_run(const LmTrainRun& run, const std::string& resume, const std::st
   auto text = std::make_shared<const TextDataset>(load_kjv_text());
   train::LmTrainer trainer(o, text);
   if (!resume.empty()) trainer.load(resume);
-  std::printf("%s: %lld parameters, %lld steps of %lld x %lld bytes%s\n", o.arch.c_str(),
+  std::printf("%s: %lld parameters, %lld steps of %lld x %lld bytes%s%s\n", o.arch.c_str(),
               static_cast<long long>(trainer.model().num_parameters()),
               static_cast<long long>(o.steps), static_cast<long long>(o.batch),
-              static_cast<long long>(o.model.block), world_note().c_str());
+              static_cast<long long>(o.model.block),
+              describe_train_target(o.device, o.precision).c_str(), world_note().c_str());
   TrainingMonitor monitor("train " + o.arch, "tokens/s", run_directory(run_dir, run.save));
   const auto t0 = std::chrono::steady_clock::now();
   double loss = 0;
@@ -94,7 +96,8 @@ int train_lm_run(const LmTrainRun& run, const std::string& resume, const std::st
 
 std::function<int()> add_train_command(CLI::App& app) {
   CLI::App* train = app.add_subcommand(
-      "train", "train a model from scratch in FP32 (--recipe R, or cnn / lm with flags)");
+      "train",
+      "train a model from scratch (--recipe R, or cnn / lm with flags; --device, --precision)");
   train->require_subcommand(0, 1);
   auto recipe = std::make_shared<RecipeArgs>();
   add_recipe_options(train, *recipe);
@@ -103,6 +106,10 @@ std::function<int()> add_train_command(CLI::App& app) {
   auto run_dir = std::make_shared<std::string>();
   train->add_option("--run-dir", *run_dir,
                     "write metrics.jsonl here (default: beside the checkpoint, if any)");
+  // One set of values for all three ways in: `train --recipe R --device cuda`, `train cnn
+  // --device cuda`, `train lm --precision bf16`.
+  auto target = std::make_shared<TrainTargetArgs>();
+  add_train_target_options(train, *target);
 
   auto cnn = std::make_shared<train::CnnTrainOptions>();
   auto cnn_save = std::make_shared<std::string>();
@@ -113,6 +120,7 @@ std::function<int()> add_train_command(CLI::App& app) {
   cnn_cmd->add_option("--seed", cnn->seed, "random seed")->capture_default_str();
   cnn_cmd->add_option("--data", cnn->data_dir, "Fashion-MNIST directory");
   cnn_cmd->add_option("--save", *cnn_save, "write a checkpoint here at the end");
+  add_train_target_options(cnn_cmd, *target);
 
   auto lm = std::make_shared<LmTrainRun>();
   auto lm_resume = std::make_shared<std::string>();
@@ -132,13 +140,23 @@ std::function<int()> add_train_command(CLI::App& app) {
       ->capture_default_str();
   lm_cmd->add_option("--save", lm->save, "write a checkpoint here at the end");
   lm_cmd->add_option("--resume", *lm_resume, "continue from this checkpoint");
+  add_train_target_options(lm_cmd, *target);
 
   return [=]() {
     if (!*train) return -1;
     require_recipe_or_subcommand(*train, *recipe);
-    if (*cnn_cmd) return train_cnn_run(*cnn, models::CnnConfig{}, *cnn_save, *run_dir);
-    if (*lm_cmd) return train_lm_run(*lm, *lm_resume, *run_dir);
-    return run_train_recipe(load_recipe(recipe->path, recipe->sets), *resume);
+    const TrainTarget where = resolve_train_target(*target);
+    if (*cnn_cmd) {
+      train::CnnTrainOptions o = *cnn;
+      apply_train_target(where, o);
+      return train_cnn_run(o, models::CnnConfig{}, *cnn_save, *run_dir);
+    }
+    if (*lm_cmd) {
+      LmTrainRun run = *lm;
+      apply_train_target(where, run.options);
+      return train_lm_run(run, *lm_resume, *run_dir);
+    }
+    return run_train_recipe(load_recipe(recipe->path, recipe->sets), *resume, where);
   };
 }
 
