@@ -59,6 +59,8 @@ struct LinearOp::Impl {
   const float* weight = nullptr;    // f32 [out, in]: the mapping's, or weight_owned's
   std::vector<float> weight_owned;  // emulated: the dequantized weight
   const float* bias = nullptr;      // f32 [out] in the mapping, or null
+  const void* codes = nullptr;      // kInt8 / kWeightOnly / kFp8: the stored codes (mapping)
+  QuantSpec weight_spec;            // of a quantized layer
   ActivationQuantizer input;
   quant::Int8Weight int8;
   quant::Fp8Weight fp8;
@@ -142,6 +144,7 @@ LinearOp LinearOp::load(const ModelFile& file, const std::string& name, const Sh
   }
 
   const QuantSpec wspec = file.weight_spec(*layer);
+  impl->weight_spec = wspec;
   if (!options.input_prequantized) impl->input = ActivationQuantizer::load(file, *layer);
   const ActivationQuantizer& input = impl->input;
   const std::string input_text = input.enabled() ? input.spec().str() : "f32";
@@ -170,6 +173,7 @@ LinearOp LinearOp::load(const ModelFile& file, const std::string& name, const Sh
   const std::string weight_text = "weight " + wspec.str() + ", input " + input_text;
 
   if (gemm_ready_weight(wspec)) {
+    impl->codes = codes.data;
     if (wspec.is_fp8() && input.enabled() && gemm_ready_fp8_input(input.spec())) {
       impl->fp8 = quant::Fp8Weight(codes.ptr<const uint8_t>(), quant::fp8_format_of(wspec.format),
                                    impl->out, impl->in, std::move(wscales));
@@ -186,6 +190,7 @@ LinearOp LinearOp::load(const ModelFile& file, const std::string& name, const Sh
     }
   }
   // Emulation: dequantize the weight once; the input is fake-quantized per call.
+  impl->codes = nullptr;
   impl->weight_owned.resize(impl->out * impl->in);
   std::vector<float> wzp;
   if (!wspec.is_fp8() && !wspec.symmetric)
@@ -247,6 +252,38 @@ bool LinearOp::input_scale_from_batch() const {
   return s.scale_source == quant::ScaleSource::kCurrent && s.granularity == Granularity::kPerTensor;
 }
 std::string LinearOp::describe() const { return impl_ ? impl_->description : "unloaded"; }
+
+LinearOp::Parts LinearOp::parts() const {
+  OCTET_CHECK(impl_, "runtime", "parts of an unloaded linear layer");
+  const Impl& p = *impl_;
+  Parts parts;
+  parts.kind = p.kind;
+  parts.name = p.name;
+  parts.in = p.in;
+  parts.out = p.out;
+  parts.weight = p.weight;
+  parts.bias = p.bias;
+  parts.weight_spec = p.weight_spec;
+  if (p.kind == LinearKind::kInt8 || p.kind == LinearKind::kWeightOnly) {
+    parts.weight_codes = p.codes;
+    parts.weight_scales = p.int8.scales();
+  } else if (p.kind == LinearKind::kFp8) {
+    parts.weight_codes = p.codes;
+    parts.weight_scales = p.fp8.scales();
+  }
+  parts.input_quantized = p.input.enabled();
+  if (p.input.enabled()) {
+    parts.input_spec = p.input.spec();
+    if (p.input.is_static()) {
+      // Stored scales do not depend on the input (scales_for never reads x for them), and their
+      // count does not depend on the number of rows.
+      const Shape shape{1, p.in};
+      parts.input_scales.resize(quant::scale_layout(parts.input_spec, shape).count);
+      p.input.scales_for(nullptr, shape, parts.input_scales.data(), nullptr);
+    }
+  }
+  return parts;
+}
 
 size_t LinearOp::resident_bytes() const {
   if (!impl_) return 0;

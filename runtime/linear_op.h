@@ -17,7 +17,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "ops/quant/quant_spec.h"
 #include "ops/view.h"
 #include "runtime/model_file.h"
 
@@ -52,6 +54,26 @@ class LinearOp {
   bool input_scale_from_batch() const;
   std::string describe() const;   // "int8 w[int8 sym ...] x[...]", for logs and inspect
   size_t resident_bytes() const;  // memory this layer holds outside the file mapping
+
+  // What the layer is made of, for engines that run it elsewhere (runtime/cuda_linear.h copies
+  // these to a GPU). Pointers point into the model file's mapping or this op's own memory and stay
+  // valid while both live.
+  struct Parts {
+    LinearKind kind = LinearKind::kF32;
+    std::string name;
+    int64_t in = 0, out = 0;
+    const float* weight = nullptr;  // f32 [out, in]: kF32, and kEmulated's dequantized weight
+    // [out, in] codes as stored: int8 for kInt8 / kWeightOnly, FP8 bytes for kFp8 (else null)
+    const void* weight_codes = nullptr;
+    quant::QuantSpec weight_spec;      // of weight_codes
+    std::vector<float> weight_scales;  // of weight_codes: 1 (per tensor) or out (per channel)
+    const float* bias = nullptr;       // f32 [out], or null
+    bool input_quantized = false;      // false: the input stays f32
+    quant::QuantSpec input_spec;       // when input_quantized
+    // The stored (static) input scales; empty when each input's scales are computed from it.
+    std::vector<float> input_scales;
+  };
+  Parts parts() const;
 
  private:
   struct Impl;
