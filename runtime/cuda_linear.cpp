@@ -21,37 +21,7 @@ constexpr const char* kOp = "cuda_linear";
 using quant::Granularity;
 using quant::QuantSpec;
 
-// Memory of the caching allocator, owned. Freed blocks may be handed out again while kernels that
-// used them are still queued: reuse is ordered by the device's one octet stream, so a scratch
-// buffer can be released as soon as the kernels that read it are enqueued.
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  DeviceBuffer(size_t bytes, int device) : device_(device) {
-    if (bytes > 0) ptr_ = cuda::allocate(bytes, device);
-  }
-  ~DeviceBuffer() { reset(); }
-  DeviceBuffer(DeviceBuffer&& o) noexcept
-      : ptr_(std::exchange(o.ptr_, nullptr)), device_(o.device_) {}
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
-    if (this != &o) {
-      reset();
-      ptr_ = std::exchange(o.ptr_, nullptr);
-      device_ = o.device_;
-    }
-    return *this;
-  }
-  void* get() const { return ptr_; }
-  float* f32() const { return static_cast<float*>(ptr_); }
-
- private:
-  void reset() {
-    if (ptr_) cuda::release(ptr_, device_);
-    ptr_ = nullptr;
-  }
-  void* ptr_ = nullptr;
-  int device_ = 0;
-};
+using cuda::DeviceBuffer;
 
 Device gpu(int index) { return Device{DeviceType::cuda, index}; }
 
@@ -94,8 +64,7 @@ struct CudaLinear::State {
   DeviceBuffer weight;              // [out, in] row-major
   int64_t weight_scale_count = 0;   // 1 or out (quantized kinds)
   DeviceBuffer weight_scales;
-  DeviceBuffer bias;  // f32 [out], or empty
-  bool has_bias = false;
+  DeviceBuffer bias;          // f32 [out], or none
   QuantSpec input_spec;       // quantized kinds
   bool input_static = false;  // the scale below is the stored one
   DeviceBuffer input_scale;   // f32 [1] when input_static
@@ -117,9 +86,9 @@ struct CudaLinear::State {
     {
       DeviceBuffer ranges(static_cast<size_t>(stats) * sizeof(float), device);
       if (fp8)
-        cuda::abs_max(x, n, layout, ranges.f32(), device);
+        cuda::abs_max(x, n, layout, ranges.as<float>(), device);
       else
-        cuda::min_max(x, n, layout, ranges.f32(), ranges.f32() + count, device);
+        cuda::min_max(x, n, layout, ranges.as<float>(), ranges.as<float>() + count, device);
       cuda::copy_bytes(host.data(), Device{}, ranges.get(), dev(), host.size() * sizeof(float));
     }
     std::vector<float> scales(static_cast<size_t>(count));
@@ -142,14 +111,18 @@ struct CudaLinear::State {
     cuda::matmul(xbv, wt, y, b);
   }
 
+  // The input's scales: the stored one, or computed from x into `computed`.
+  const float* input_scales(const float* x, int64_t m, const quant::ScaleLayout& layout,
+                            DeviceBuffer& computed) const {
+    if (input_static) return input_scale.as<float>();
+    computed = current_scales(x, m, layout);
+    return computed.as<float>();
+  }
+
   void run_int8(const float* x, int64_t m, const View& y, const View* b) const {
     const quant::ScaleLayout layout = quant::scale_layout(input_spec, {m, in});
     DeviceBuffer computed;
-    const float* scales = input_scale.f32();
-    if (!input_static) {
-      computed = current_scales(x, m, layout);
-      scales = computed.f32();
-    }
+    const float* scales = input_scales(x, m, layout, computed);
     DeviceBuffer codes(static_cast<size_t>(m * in), device);
     cuda::quantize_int(x, m * in, layout, scales, nullptr, input_spec.qmin, input_spec.qmax,
                        static_cast<int8_t*>(codes.get()), device);
@@ -162,11 +135,7 @@ struct CudaLinear::State {
   void run_fp8(const float* x, int64_t m, const View& y, const View* b) const {
     const quant::ScaleLayout layout = quant::scale_layout(input_spec, {m, in});
     DeviceBuffer computed;
-    const float* scale = input_scale.f32();
-    if (!input_static) {
-      computed = current_scales(x, m, layout);
-      scale = computed.f32();
-    }
+    const float* scale = input_scales(x, m, layout, computed);
     const quant::Fp8Format format = quant::fp8_format_of(input_spec.format);
     DeviceBuffer codes(static_cast<size_t>(m * in), device);
     cuda::quantize_fp8(x, m * in, layout, scale, format, input_spec.saturate,
@@ -281,10 +250,7 @@ CudaLinear::CudaLinear(const LinearOp::Parts& p, CudaLinearOptions options) {
                      ": weight " + p.weight_spec.str() + ", input " + ispec.str() +
                      (static_input ? " (stored scale)" : " (scales from each input)");
   }
-  if (p.bias) {
-    s->bias = upload(p.bias, static_cast<size_t>(p.out) * sizeof(float), s->device);
-    s->has_bias = true;
-  }
+  if (p.bias) s->bias = upload(p.bias, static_cast<size_t>(p.out) * sizeof(float), s->device);
   state_ = std::move(s);
 }
 
@@ -296,7 +262,7 @@ void CudaLinear::forward(const float* x, int64_t m, float* y) const {
   const View xv = s.matrix(const_cast<float*>(x), DType::f32, m, s.in);
   const View yv = s.matrix(y, DType::f32, m, s.out);
   const View bias{s.bias.get(), DType::f32, s.dev(), {s.out}, {1}};
-  const View* b = s.has_bias ? &bias : nullptr;
+  const View* b = s.bias.get() ? &bias : nullptr;
   switch (s.kind) {
     case LinearKind::kF32:
       s.run_f32(xv, yv, b, m);

@@ -132,23 +132,6 @@ int64_t images_per_chunk(const Conv2dGeometry& g, int64_t per_image_elements) {
                              std::max<int64_t>(1, g.batch));
 }
 
-// Device scratch released when it goes out of scope (stream-ordered, so safe right after the
-// launches that use it).
-struct Scratch {
-  void* ptr = nullptr;
-  int device = 0;
-  Scratch(size_t bytes, int dev) : ptr(bytes ? allocate(bytes, dev) : nullptr), device(dev) {}
-  ~Scratch() {
-    if (ptr) release(ptr, device);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr);
-  }
-};
-
 template <typename T>
 void launch_im2col(const T* x, const Conv2dGeometry& g, int64_t count, T* cols, Layout L,
                    cudaStream_t s) {
@@ -180,13 +163,13 @@ void forward_typed(const View& x, const View& weight, const View* bias, const Vi
   const DType dt = x.dtype;
   cudaStream_t s = stream_on(device);
   const int64_t chunk = images_per_chunk(g, K * P);
-  Scratch cols(static_cast<size_t>(K * std::min(chunk, g.batch) * P) * sizeof(T), device);
+  DeviceBuffer cols(static_cast<size_t>(K * std::min(chunk, g.batch) * P) * sizeof(T), device);
   for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
     const int64_t count = std::min(chunk, g.batch - n0), cols_n = count * P;
     launch_im2col(images(x, n0, count).ptr<const T>(), g, count, cols.as<T>(),
                   flat_layout(g, count), s);
     matmul(matrix(weight.data, dt, device, {1, O, K}, {0, K, 1}),
-           matrix(cols.ptr, dt, device, {count, K, P}, {P, cols_n, 1}),
+           matrix(cols.get(), dt, device, {count, K, P}, {P, cols_n, 1}),
            matrix(images(out, n0, count).data, dt, device, {count, O, P}, {O * P, P, 1}));
   }
   const int64_t total = out.numel();
@@ -214,10 +197,10 @@ void backward_typed(const View& x, const View& weight, const View& grad_out, con
   if (!grad_weight && !grad_x) return;
   const int64_t chunk = images_per_chunk(g, (2 * K + O) * P);
   const size_t chunk_cols = static_cast<size_t>(K * std::min(chunk, g.batch) * P);
-  Scratch packed(
+  DeviceBuffer packed(
       grad_weight ? static_cast<size_t>(O * std::min(chunk, g.batch) * P) * sizeof(T) : 0, device);
-  Scratch cols(grad_weight ? chunk_cols * sizeof(T) : 0, device);
-  Scratch dcols(grad_x ? chunk_cols * sizeof(T) : 0, device);
+  DeviceBuffer cols(grad_weight ? chunk_cols * sizeof(T) : 0, device);
+  DeviceBuffer dcols(grad_x ? chunk_cols * sizeof(T) : 0, device);
   for (int64_t n0 = 0; n0 < g.batch; n0 += chunk) {
     const int64_t count = std::min(chunk, g.batch - n0), cols_n = count * P;
     const T* grad = images(grad_out, n0, count).ptr<const T>();
@@ -235,7 +218,7 @@ void backward_typed(const View& x, const View& weight, const View& grad_out, con
                     flat_layout(g, count), s);
       // dW [O, K] (+)= G [O, count*P] @ columns^T, read through transposed strides.
       matmul(matrix(const_cast<T*>(g_rows), dt, device, {O, cols_n}, {cols_n, 1}),
-             matrix(cols.ptr, dt, device, {cols_n, K}, {1, cols_n}),
+             matrix(cols.get(), dt, device, {cols_n, K}, {1, cols_n}),
              matrix(grad_weight->data, dt, device, {O, K}, {K, 1}), nullptr, n0 > 0);
     }
     if (grad_x) {
@@ -243,7 +226,7 @@ void backward_typed(const View& x, const View& weight, const View& grad_out, con
       // columns back onto the pixels.
       matmul(matrix(weight.data, dt, device, {1, K, O}, {0, 1, K}),
              matrix(const_cast<T*>(grad), dt, device, {count, O, P}, {O * P, P, 1}),
-             matrix(dcols.ptr, dt, device, {count, K, P}, {K * P, P, 1}));
+             matrix(dcols.get(), dt, device, {count, K, P}, {K * P, P, 1}));
       launch_col2im(dcols.as<const T>(), g, count, images(*grad_x, n0, count).ptr<T>(),
                     Layout{P, K * P}, s);
     }

@@ -127,17 +127,6 @@ __global__ void lsq_finish_kernel(const double* acc, int64_t count, double grad_
   }
 }
 
-// Device scratch returned to the caching allocator when the launcher returns; the allocator's
-// reuse is ordered by the same stream, so the kernels queued before are done with it first.
-struct Scratch {
-  void* ptr;
-  int device;
-  Scratch(size_t bytes, int d) : ptr(allocate(bytes, d)), device(d) {}
-  ~Scratch() { release(ptr, device); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
 }  // namespace
 
 template <typename T>
@@ -207,10 +196,9 @@ void fake_quant_fp8_current(const float* x, int64_t n, const quant::ScaleLayout&
                             Fp8Format format, bool saturate, float* scales, float* y, uint8_t* mask,
                             int device) {
   quant_detail::runs_of(layout, n, "fake_quant_fp8_current");
-  Scratch amax(static_cast<size_t>(layout.count) * sizeof(float), device);
-  abs_max(x, n, layout, static_cast<float*>(amax.ptr), device);
-  fp8_scales_from_amax(static_cast<const float*>(amax.ptr), layout.count, format, 1.0f, 0, scales,
-                       device);
+  DeviceBuffer amax(static_cast<size_t>(layout.count) * sizeof(float), device);
+  abs_max(x, n, layout, amax.as<float>(), device);
+  fp8_scales_from_amax(amax.as<const float>(), layout.count, format, 1.0f, 0, scales, device);
   fake_quant_fp8(x, n, layout, scales, format, saturate, y, mask, device);
 }
 
@@ -221,9 +209,9 @@ void lsq_backward(const T* x, const T* dy, int64_t n, const quant::ScaleLayout& 
   const Runs runs = quant_detail::runs_of(layout, n, "lsq_backward");
   cudaStream_t s = stream_on(device);
   const size_t bytes = 2 * static_cast<size_t>(runs.count) * sizeof(double);
-  Scratch acc(bytes, device);
-  zero_bytes(acc.ptr, device, bytes);
-  auto* sums = static_cast<double*>(acc.ptr);
+  DeviceBuffer acc(bytes, device);
+  zero_bytes(acc.get(), device, bytes);
+  auto* sums = acc.as<double>();
   if (n > 0) {
     lsq_kernel<T><<<quant_detail::reduce_blocks(n), quant_detail::kReduceThreads, 0, s>>>(
         x, dy, n, runs, scale, zero_point, T(qmin), T(qmax), dx, sums);

@@ -74,21 +74,6 @@ void check_aligned(const char* op, const char* name, const void* p, uint32_t byt
               "-byte aligned (", why, ")");
 }
 
-// Scratch from the caching allocator for the duration of one call: released right after the
-// kernels that use it are enqueued, which is safe because reuse is ordered by the same stream.
-class Scratch {
- public:
-  Scratch(size_t bytes, int device) : device_(device), ptr_(allocate(bytes, device)) {}
-  ~Scratch() { release(ptr_, device_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void* get() const { return ptr_; }
-
- private:
-  int device_;
-  void* ptr_;
-};
-
 detail::StridedMatrix strided(const Rows& r) {
   detail::StridedMatrix m;
   m.data = r.data;
@@ -189,7 +174,7 @@ void int8_gemm(const View& a, const View& a_scales, const View& w, const View& w
     return;
   }
   const int64_t ld = (N + 3) / 4 * 4;  // IMMA wants the accumulators' row stride a multiple of 4
-  Scratch scratch(static_cast<size_t>(M * ld) * sizeof(int32_t), y.device.index);
+  DeviceBuffer scratch(static_cast<size_t>(M * ld) * sizeof(int32_t), y.device.index);
   const View acc{scratch.get(), DType::i32, y.device, {M, N}, {ld, 1}};
   int8_matmul(a, w, acc);
   int8_dequantize(acc, a_scales, w_scales, bias, y);
@@ -220,25 +205,25 @@ void fp8_gemm_padded(const View& a, const View& a_scale, const View& w, const Vi
     const int64_t e = static_cast<int64_t>(dtype_size(v.dtype));
     return View{v.data, DType::u8, v.device, {rows, cols * e}, {v.strides[0] * e, 1}};
   };
-  Scratch w_pad(static_cast<size_t>(n16 * K), dev.index);
+  DeviceBuffer w_pad(static_cast<size_t>(n16 * K), dev.index);
   const View wp{w_pad.get(), w.dtype, dev, {n16, K}, {K, 1}};
   fill(bytes_of(wp, n16, K), 0.0);
   copy(bytes_of(w, N, K), bytes_of(View{wp.data, w.dtype, dev, {N, K}, {K, 1}}, N, K));
 
-  auto padded_vector = [&](const View& v, double pad, Scratch& storage) {
+  auto padded_vector = [&](const View& v, double pad, DeviceBuffer& storage) {
     const View out{storage.get(), v.dtype, dev, {n16}, {1}};
     fill(out, pad);
     copy(v, View{out.data, v.dtype, dev, {N}, {1}});
     return out;
   };
   const bool per_channel = w_scale.numel() > 1;
-  Scratch s_pad(per_channel ? static_cast<size_t>(n16) * sizeof(float) : 1, dev.index);
+  DeviceBuffer s_pad(per_channel ? static_cast<size_t>(n16) * sizeof(float) : 0, dev.index);
   const View sp = per_channel ? padded_vector(w_scale, 1.0, s_pad) : w_scale;
-  Scratch b_pad(bias ? static_cast<size_t>(n16) * dtype_size(bias->dtype) : 1, dev.index);
+  DeviceBuffer b_pad(bias ? static_cast<size_t>(n16) * dtype_size(bias->dtype) : 0, dev.index);
   View bp;
   if (bias) bp = padded_vector(*bias, 0.0, b_pad);
 
-  Scratch y_pad(static_cast<size_t>(M * n16) * dtype_size(y.dtype), dev.index);
+  DeviceBuffer y_pad(static_cast<size_t>(M * n16) * dtype_size(y.dtype), dev.index);
   const View yp{y_pad.get(), y.dtype, dev, {M, n16}, {n16, 1}};
   fp8_gemm(a, a_scale, wp, sp, bias ? &bp : nullptr, yp);
   copy(View{yp.data, y.dtype, dev, {M, N}, {n16, 1}}, y);
@@ -309,7 +294,7 @@ void fp8_gemm(const View& a_view, const View& a_scale, const View& w_view, const
   // start of its own 256-byte slot: with a scale pointer only 4-byte aligned, every FP8 algorithm
   // the heuristic offers fails with CUBLAS_STATUS_NOT_SUPPORTED (seen on an H100, cuBLASLt 13.1).
   constexpr size_t kSlot = 256;
-  Scratch inv(2 * kSlot, device.index);
+  DeviceBuffer inv(2 * kSlot, device.index);
   float* inv_a = static_cast<float*>(inv.get());
   float* inv_w = static_cast<float*>(static_cast<void*>(static_cast<char*>(inv.get()) + kSlot));
   detail::reciprocal_scales(static_cast<const float*>(a_scale.data),

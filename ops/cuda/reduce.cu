@@ -176,17 +176,6 @@ __global__ void reduce_finish_kernel(const Acc* partial, T* out, int64_t n_out, 
   }
 }
 
-// Scratch memory from the caching allocator, released when the launcher returns: the allocator
-// hands the block out again only to work queued later on the same stream.
-struct Scratch {
-  void* ptr = nullptr;
-  int device = 0;
-  Scratch(size_t nbytes, int dev) : ptr(allocate(nbytes, dev)), device(dev) {}
-  ~Scratch() { release(ptr, device); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
 template <ReduceOp OP, typename T>
 void reduce_typed(const View& in, const View& out, int dev) {
   using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -231,8 +220,8 @@ void reduce_typed(const View& in, const View& out, int dev) {
       OCTET_CUDA_CHECK_LAUNCH();
       return;
     }
-    Scratch partial(static_cast<size_t>(n_out * chunks) * sizeof(Acc), dev);
-    Acc* part = static_cast<Acc*>(partial.ptr);
+    DeviceBuffer partial(static_cast<size_t>(n_out * chunks) * sizeof(Acc), dev);
+    Acc* part = partial.as<Acc>();
     reduce_columns_kernel<OP, T, Acc>
         <<<grid, kThreads, 0, s>>>(src, dst, part, n_out, n_red, chunks, chunk_len, kept, red);
     OCTET_CUDA_CHECK_LAUNCH();
@@ -258,8 +247,8 @@ void reduce_typed(const View& in, const View& out, int dev) {
     OCTET_CUDA_CHECK_LAUNCH();
     return;
   }
-  Scratch partial(static_cast<size_t>(n_out * chunks) * sizeof(Acc), dev);
-  Acc* part = static_cast<Acc*>(partial.ptr);
+  DeviceBuffer partial(static_cast<size_t>(n_out * chunks) * sizeof(Acc), dev);
+  Acc* part = partial.as<Acc>();
   reduce_block_kernel<OP, T, Acc>
       <<<grid, kThreads, 0, s>>>(src, dst, part, n_out, n_red, chunks, chunk_len, kept, red);
   OCTET_CUDA_CHECK_LAUNCH();

@@ -52,6 +52,44 @@ AllocatorStats allocator_stats(int device);
 // Returns every cached block of the device to the driver.
 void empty_cache(int device);
 
+// Owned memory from the caching allocator (none for 0 bytes), released by the destructor. A
+// kernel's scratch may be released as soon as the kernels that use it are enqueued: the allocator
+// hands a freed block out again only to work on the same device, whose one octet stream orders
+// the reuse after them.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(size_t nbytes, int device)
+      : ptr_(nbytes > 0 ? allocate(nbytes, device) : nullptr), device_(device) {}
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), device_(o.device_) { o.ptr_ = nullptr; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      ptr_ = o.ptr_;
+      device_ = o.device_;
+      o.ptr_ = nullptr;
+    }
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  void* get() const { return ptr_; }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void reset() {
+    if (ptr_) release(ptr_, device_);
+    ptr_ = nullptr;
+  }
+  void* ptr_ = nullptr;
+  int device_ = 0;
+};
+
 // ---- copies -----------------------------------------------------------------------------------
 // Copies nbytes between any two of host and device memory (a Device of type cpu means host).
 void copy_bytes(void* dst, const Device& dst_device, const void* src, const Device& src_device,
