@@ -6,59 +6,11 @@
 namespace octet::cuda {
 namespace {
 
-// What quant::int_qparams needs of a spec, as floats (its own conversions, made on the host).
-struct IntRule {
-  float qmin, qmax;
-  float symmetric_zero_point;  // (qmin + qmax) / 2 in integers for unsigned ranges, else 0
-  float min_scale;             // quant::kMinScale, passed in rather than read from host memory
-  bool symmetric;
-};
-
-IntRule int_rule_of(const quant::QuantSpec& spec) {
-  IntRule r;
-  r.qmin = static_cast<float>(spec.qmin);
-  r.qmax = static_cast<float>(spec.qmax);
-  r.symmetric_zero_point =
-      spec.qmin >= 0 ? static_cast<float>(static_cast<int32_t>((spec.qmin + spec.qmax) / 2)) : 0.0f;
-  r.min_scale = quant::kMinScale;
-  r.symmetric = spec.symmetric;
-  return r;
-}
-
-__device__ __forceinline__ float device_nan() { return __int_as_float(0x7fc00000); }
-
-// quant::int_qparams (ops/quant/scale_rules.cpp) with the same float operations in the same
-// order; std::min, std::max and std::clamp spelled as the comparisons libstdc++ makes
-// (std::max(a, b) is a < b ? b : a, std::min(a, b) is b < a ? b : a). Where the CPU throws (a
-// non-finite or inverted range) both outputs are NaN.
-__device__ void int_qparams_rule(const IntRule& r, float min_val, float max_val, float& scale,
-                                 float& zero_point) {
-  if (!isfinite(min_val) || !isfinite(max_val) || !(min_val <= max_val)) {
-    scale = zero_point = device_nan();
-    return;
-  }
-  const float lo = 0.0f < min_val ? 0.0f : min_val;  // std::min(min_val, 0.0f)
-  const float hi = max_val < 0.0f ? 0.0f : max_val;  // std::max(max_val, 0.0f)
-  if (r.symmetric) {
-    const float amax = -lo < hi ? hi : -lo;  // std::max(-lo, hi)
-    const float s = __fdiv_rn(amax, __fdiv_rn(__fsub_rn(r.qmax, r.qmin), 2.0f));
-    scale = s < r.min_scale ? r.min_scale : s;  // std::max(s, kMinScale)
-    zero_point = r.symmetric_zero_point;
-    return;
-  }
-  const float s = __fdiv_rn(__fsub_rn(hi, lo), __fsub_rn(r.qmax, r.qmin));
-  scale = s < r.min_scale ? r.min_scale : s;
-  // zp = qmin - nearbyint(lo / s), clamped; rintf rounds half to even as nearbyint does in the
-  // default rounding mode. z is an integer in [qmin, qmax], so the CPU's round trip through
-  // int32_t changes nothing.
-  const float z = __fsub_rn(r.qmin, rintf(__fdiv_rn(lo, scale)));
-  zero_point = z < r.qmin ? r.qmin : (r.qmax < z ? r.qmax : z);
-}
-
 // Observer::initial_qparams: the rule for [0, 0], then scale 1.
-__device__ void initial_qparams(const IntRule& r, bool fp8, float& scale, float& zero_point) {
+__device__ void initial_qparams(const rules::IntRule& r, bool fp8, float& scale,
+                                float& zero_point) {
   zero_point = 0.0f;
-  if (!fp8) int_qparams_rule(r, 0.0f, 0.0f, scale, zero_point);
+  if (!fp8) rules::int_qparams(r, 0.0f, 0.0f, scale, zero_point);
   scale = 1.0f;
 }
 
@@ -92,8 +44,9 @@ __global__ void minmax_observe_kernel(const float* bmin, const float* bmax, int6
 }
 
 __global__ void minmax_qparams_kernel(const float* neg_min, const float* max, int64_t count,
-                                      IntRule rule, bool fp8, float fp8_max, const float* observed,
-                                      int margin, float* scales, float* zero_points) {
+                                      rules::IntRule rule, bool fp8, float fp8_max,
+                                      const float* observed, int margin, float* scales,
+                                      float* zero_points) {
   const bool seen = *observed != 0.0f;
   for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < count;
        c += int64_t(gridDim.x) * blockDim.x) {
@@ -106,7 +59,7 @@ __global__ void minmax_qparams_kernel(const float* neg_min, const float* max, in
       scale = rules::fp8_scale(fp8_max, amax, 1.0f, margin);
       zero_point = 0.0f;
     } else {
-      int_qparams_rule(rule, -neg_min[c], max[c], scale, zero_point);
+      rules::int_qparams(rule, -neg_min[c], max[c], scale, zero_point);
     }
     scales[c] = scale;
     if (zero_points != nullptr) zero_points[c] = zero_point;
@@ -114,11 +67,11 @@ __global__ void minmax_qparams_kernel(const float* neg_min, const float* max, in
 }
 
 __global__ void int_qparams_kernel(const float* mins, const float* maxs, int64_t count,
-                                   IntRule rule, float* scales, float* zero_points) {
+                                   rules::IntRule rule, float* scales, float* zero_points) {
   for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < count;
        c += int64_t(gridDim.x) * blockDim.x) {
     float scale, zero_point;
-    int_qparams_rule(rule, mins[c], maxs[c], scale, zero_point);
+    rules::int_qparams(rule, mins[c], maxs[c], scale, zero_point);
     scales[c] = scale;
     if (zero_points != nullptr) zero_points[c] = zero_point;
   }
@@ -193,7 +146,8 @@ void minmax_qparams(const float* neg_min_val, const float* max_val, int64_t coun
   check_count("minmax_qparams", count);
   if (count == 0) return;
   const bool fp8 = spec.is_fp8();
-  const IntRule rule = fp8 ? IntRule{0.0f, 0.0f, 0.0f, quant::kMinScale, true} : int_rule_of(spec);
+  const rules::IntRule rule =
+      fp8 ? rules::IntRule{0.0f, 0.0f, 0.0f, quant::kMinScale, true} : rules::int_rule_of(spec);
   const float fp8_max = fp8 ? fp8_max_of(spec) : 0.0f;
   cudaStream_t s = stream_on(device);
   minmax_qparams_kernel<<<blocks_for(count), kThreads, 0, s>>>(
@@ -209,8 +163,8 @@ void int_qparams_from_ranges(const float* mins, const float* maxs, int64_t count
               "integer qparams asked for ", spec.str());
   if (count == 0) return;
   cudaStream_t s = stream_on(device);
-  int_qparams_kernel<<<blocks_for(count), kThreads, 0, s>>>(mins, maxs, count, int_rule_of(spec),
-                                                            scales, zero_points);
+  int_qparams_kernel<<<blocks_for(count), kThreads, 0, s>>>(
+      mins, maxs, count, rules::int_rule_of(spec), scales, zero_points);
   OCTET_CUDA_CHECK_LAUNCH();
 }
 
