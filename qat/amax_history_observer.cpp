@@ -13,12 +13,6 @@
 
 namespace octet::qat {
 
-namespace {
-
-float* device_f32(const Tensor& t) { return static_cast<float*>(t.view().data); }
-
-}  // namespace
-
 AmaxHistoryObserver::AmaxHistoryObserver(const quant::QuantSpec& spec, int64_t channels,
                                          int64_t history_length, bool most_recent, int margin)
     : Observer(spec, channels),
@@ -54,8 +48,9 @@ QParams AmaxHistoryObserver::qparams() const {
   const Device dev = scale_.device();
   if (on_cuda(dev)) {
     QParams p{Tensor::empty({channels()}, DType::f32, dev), Tensor()};
-    cuda::amax_history_scales(device_f32(amax_history_), channels(), history_length_, most_recent_,
-                              spec(), margin_, device_f32(scale_), device_f32(p.scale), dev.index);
+    cuda::amax_history_scales(amax_history_.view().ptr<float>(), channels(), history_length_,
+                              most_recent_, spec(), margin_, scale_.view().ptr<float>(),
+                              p.scale.view().ptr<float>(), dev.index);
     return p;
   }
   const std::vector<float> amax = reduced_amax();
@@ -95,7 +90,8 @@ void AmaxHistoryObserver::observe_cuda(const Batch& batch) {
   const Device dev = amax_history_.device();
   const int64_t n = channels();
   Tensor amax = Tensor::empty({n}, DType::f32, dev);
-  cuda::abs_max(batch.device_values(), batch.numel(), batch.layout, device_f32(amax), dev.index);
+  cuda::abs_max(batch.device_values(), batch.numel(), batch.layout, amax.view().ptr<float>(),
+                dev.index);
   if (parallel::statistics_sync_active()) {
     // The all-reduce works on host memory: under data parallelism the batch amax makes the round
     // trip (the CPU path's sync_statistics_max, with the same values).
@@ -103,8 +99,9 @@ void AmaxHistoryObserver::observe_cuda(const Batch& batch) {
     parallel::sync_statistics_max(host.data(), n);
     amax = Tensor::from_vector(host, {n}).to(dev);
   }
-  cuda::amax_history_observe(device_f32(amax), n, history_length_, most_recent_, spec(), margin_,
-                             device_f32(amax_history_), device_f32(scale_), dev.index);
+  cuda::amax_history_observe(amax.view().ptr<float>(), n, history_length_, most_recent_, spec(),
+                             margin_, amax_history_.view().ptr<float>(), scale_.view().ptr<float>(),
+                             dev.index);
   mark_observed();
 }
 

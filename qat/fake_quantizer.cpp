@@ -112,14 +112,13 @@ QParams FakeQuantizer::current_qparams_cuda(const Tensor& xs, const quant::Scale
   const Device dev = xs.device();
   const auto* x = static_cast<const float*>(xs.view().data);
   const int64_t count = layout.count;
-  auto device_f32 = [](const Tensor& t) { return static_cast<float*>(t.view().data); };
   if (spec.is_fp8()) {
     Tensor amax = Tensor::empty({count}, DType::f32, dev);
-    cuda::abs_max(x, xs.numel(), layout, device_f32(amax), dev.index);
+    cuda::abs_max(x, xs.numel(), layout, amax.view().ptr<float>(), dev.index);
     QParams p{Tensor::empty(shape, DType::f32, dev), Tensor()};
     if (!merge) {
-      cuda::fp8_scales_from_amax(device_f32(amax), count, quant::fp8_format_of(spec.format), 1.0f,
-                                 0, device_f32(p.scale), dev.index);
+      cuda::fp8_scales_from_amax(amax.view().ptr<float>(), count, quant::fp8_format_of(spec.format),
+                                 1.0f, 0, p.scale.view().ptr<float>(), dev.index);
       return p;
     }
     std::vector<float> a = amax.to_vector<float>();
@@ -129,13 +128,15 @@ QParams FakeQuantizer::current_qparams_cuda(const Tensor& xs, const quant::Scale
   }
   Tensor lo_dev = Tensor::empty({count}, DType::f32, dev);
   Tensor hi_dev = Tensor::empty({count}, DType::f32, dev);
-  cuda::min_max(x, xs.numel(), layout, device_f32(lo_dev), device_f32(hi_dev), dev.index);
+  cuda::min_max(x, xs.numel(), layout, lo_dev.view().ptr<float>(), hi_dev.view().ptr<float>(),
+                dev.index);
   if (!merge) {
     QParams p{Tensor::empty(shape, DType::f32, dev), Tensor()};
     if (!spec.symmetric) p.zero_point = Tensor::empty(shape, DType::f32, dev);
-    cuda::int_qparams_from_ranges(device_f32(lo_dev), device_f32(hi_dev), count, spec,
-                                  device_f32(p.scale),
-                                  spec.symmetric ? nullptr : device_f32(p.zero_point), dev.index);
+    cuda::int_qparams_from_ranges(lo_dev.view().ptr<float>(), hi_dev.view().ptr<float>(), count,
+                                  spec, p.scale.view().ptr<float>(),
+                                  spec.symmetric ? nullptr : p.zero_point.view().ptr<float>(),
+                                  dev.index);
     return p;
   }
   std::vector<float> lo = lo_dev.to_vector<float>(), hi = hi_dev.to_vector<float>();

@@ -10,12 +10,6 @@
 
 namespace octet::qat {
 
-namespace {
-
-float* device_f32(const Tensor& t) { return static_cast<float*>(t.view().data); }
-
-}  // namespace
-
 MinMaxObserver::MinMaxObserver(const quant::QuantSpec& spec, int64_t channels, int margin)
     : Observer(spec, channels), margin_(margin) {
   const float none = -std::numeric_limits<float>::infinity();
@@ -53,7 +47,7 @@ void MinMaxObserver::observe_cuda(const Batch& batch, const Tensor& x) {
   const Device dev = x.device();
   const int64_t n = channels();
   Tensor range = Tensor::empty({2, n}, DType::f32, dev);  // row 0 the minima, row 1 the maxima
-  float* lo = device_f32(range);
+  float* lo = range.view().ptr<float>();
   cuda::min_max(batch.device_values(), batch.numel(), batch.layout, lo, lo + n, dev.index);
   if (parallel::statistics_sync_active()) {
     // The all-reduce works on host memory: under data parallelism the batch range makes the round
@@ -64,12 +58,12 @@ void MinMaxObserver::observe_cuda(const Batch& batch, const Tensor& x) {
     sync_ranges(mins, maxs);
     mins.insert(mins.end(), maxs.begin(), maxs.end());
     range = Tensor::from_vector(mins, {2, n}).to(dev);
-    lo = device_f32(range);
+    lo = range.view().ptr<float>();
   }
   if (!rejected_.defined() || rejected_.device() != dev)
     rejected_ = Tensor::zeros({}, DType::i32, dev);
-  cuda::minmax_observe(lo, lo + n, n, averaging_constant(), device_f32(neg_min_val_),
-                       device_f32(max_val_), device_observed(dev),
+  cuda::minmax_observe(lo, lo + n, n, averaging_constant(), neg_min_val_.view().ptr<float>(),
+                       max_val_.view().ptr<float>(), device_observed(dev),
                        static_cast<int32_t*>(rejected_.view().data), dev.index);
 }
 
@@ -93,9 +87,9 @@ QParams MinMaxObserver::qparams() const {
     const bool affine = !spec().is_fp8() && !spec().symmetric;
     QParams p{Tensor::empty({n}, DType::f32, dev),
               affine ? Tensor::empty({n}, DType::f32, dev) : Tensor()};
-    cuda::minmax_qparams(device_f32(neg_min_val_), device_f32(max_val_), n, spec(),
-                         device_observed(dev), margin_, device_f32(p.scale),
-                         affine ? device_f32(p.zero_point) : nullptr, dev.index);
+    cuda::minmax_qparams(neg_min_val_.view().ptr<float>(), max_val_.view().ptr<float>(), n, spec(),
+                         device_observed(dev), margin_, p.scale.view().ptr<float>(),
+                         affine ? p.zero_point.view().ptr<float>() : nullptr, dev.index);
     return p;
   }
   if (!has_observed()) return initial_qparams();

@@ -66,7 +66,7 @@ void Observer::mark_observed() {
 float* Observer::device_observed(const Device& device) const {
   OCTET_CHECK(device_owns_observed() && observed_.device() == device, "observer", describe(),
               ": the observed flag is on ", observed_.device().str(), ", not on ", device.str());
-  return static_cast<float*>(observed_.view().data);
+  return observed_.view().ptr<float>();
 }
 
 Tensor Observer::add_buffer(const std::string& name, const Shape& shape, float value) {
