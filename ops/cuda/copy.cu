@@ -134,21 +134,19 @@ __global__ void bf16x4_to_f32_kernel(const uint2* src, float4* dst, int64_t grou
   }
 }
 
-bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
-
 // The vector kernels over the whole groups of four of a dense conversion whose pointers allow
 // it; returns how many elements they covered (the rest take the scalar kernel).
 int64_t convert_bf16_groups(const View& src, const View& dst, int64_t n, cudaStream_t s) {
   const int64_t groups = n / 4;
   if (groups == 0) return 0;
-  if (src.dtype == DType::f32 && dst.dtype == DType::bf16 && aligned(src.data, 16) &&
-      aligned(dst.data, 8)) {
+  if (src.dtype == DType::f32 && dst.dtype == DType::bf16 && is_aligned(src.data, 16) &&
+      is_aligned(dst.data, 8)) {
     f32_to_bf16x4_kernel<<<blocks_for(groups), kThreads, 0, s>>>(
         static_cast<const float4*>(src.data), static_cast<uint2*>(dst.data), groups);
     return groups * 4;
   }
-  if (src.dtype == DType::bf16 && dst.dtype == DType::f32 && aligned(src.data, 8) &&
-      aligned(dst.data, 16)) {
+  if (src.dtype == DType::bf16 && dst.dtype == DType::f32 && is_aligned(src.data, 8) &&
+      is_aligned(dst.data, 16)) {
     bf16x4_to_f32_kernel<<<blocks_for(groups), kThreads, 0, s>>>(
         static_cast<const uint2*>(src.data), static_cast<float4*>(dst.data), groups);
     return groups * 4;
@@ -215,17 +213,20 @@ void copy(const View& src, const View& dst) {
     const bool contiguous =
         ix.rank == 0 || (ix.rank == 1 && ix.stride[0][0] == 1 && ix.stride[1][0] == 1);
     const int64_t done = contiguous ? convert_bf16_groups(src, dst, n, s) : 0;
-    if (done == n) {
-      // every element converted four at a time
-    } else if (done > 0) {  // the last n % 4 elements, dense, after the groups
-      const size_t ss = dtype_size(src.dtype), ds = dtype_size(dst.dtype);
-      const View src_tail{
-          static_cast<char*>(src.data) + done * ss, src.dtype, src.device, {n - done}, {1}};
-      const View dst_tail{
-          static_cast<char*>(dst.data) + done * ds, dst.dtype, dst.device, {n - done}, {1}};
-      const Shape* tail_strides[2] = {&src_tail.strides, &dst_tail.strides};
-      convert_typed(src_tail, dst_tail,
-                    make_coalesced_index<2>("copy", src_tail.shape, tail_strides), true, s);
+    if (done > 0) {
+      if (done < n) {  // the last n % 4 elements, dense after the groups (ix unused when dense)
+        const View src_tail{static_cast<char*>(src.data) + done * dtype_size(src.dtype),
+                            src.dtype,
+                            src.device,
+                            {n - done},
+                            {1}};
+        const View dst_tail{static_cast<char*>(dst.data) + done * dtype_size(dst.dtype),
+                            dst.dtype,
+                            dst.device,
+                            {n - done},
+                            {1}};
+        convert_typed(src_tail, dst_tail, ix, true, s);
+      }
     } else if (!convert_typed(src, dst, ix, contiguous, s)) {
       convert_kernel<<<blocks_for(n), kThreads, 0, s>>>(src.data, src.dtype, dst.data, dst.dtype, n,
                                                         ix);

@@ -170,7 +170,7 @@ bool dense_like(const View& v, const View& out) {
 Layout layout_of(bool dense, std::initializer_list<const View*> views) {
   if (!dense) return kStrided;
   for (const View* v : views)
-    if (reinterpret_cast<uintptr_t>(v->data) % 16 != 0) return kDense;
+    if (!is_aligned(v->data, 16)) return kDense;
   return kPacked;
 }
 

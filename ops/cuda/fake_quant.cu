@@ -148,11 +148,8 @@ void apply_ste_mask(const T* dy, const uint8_t* mask, int64_t n, T* dx, int devi
   cudaStream_t s = stream_on(device);
   int64_t done = 0;
   if constexpr (std::is_same_v<T, float>) {
-    const auto at = [](const void* p, uintptr_t bytes) {
-      return reinterpret_cast<uintptr_t>(p) % bytes == 0;
-    };
     const int64_t groups = n / 4;
-    if (groups > 0 && at(dy, 16) && at(dx, 16) && at(mask, 4)) {
+    if (groups > 0 && is_aligned(dy, 16) && is_aligned(dx, 16) && is_aligned(mask, 4)) {
       ste_mask_x4_kernel<<<blocks_for(groups), kThreads, 0, s>>>(
           reinterpret_cast<const float4*>(dy), reinterpret_cast<const uchar4*>(mask), groups,
           reinterpret_cast<float4*>(dx));

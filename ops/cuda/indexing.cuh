@@ -23,6 +23,11 @@ inline unsigned blocks_for(int64_t n, int threads = kThreads) {
   return static_cast<unsigned>(b);
 }
 
+// Whether p may be read as `bytes`-wide vectors (float4, uint2, ...).
+inline bool is_aligned(const void* p, uintptr_t bytes) {
+  return reinterpret_cast<uintptr_t>(p) % bytes == 0;
+}
+
 // The shape and up to three stride vectors of a strided elementwise op, passed by value to a
 // kernel. Element i (in row-major order of the shape) sits at offset(i, k) in operand k.
 template <int N>
