@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_operands.h"
 #include "framework/random.h"
 #include "framework/tensor/tensor.h"
 #include "ops/cuda/gemm.h"
@@ -36,23 +37,6 @@ void report_vs_torch(const std::string& bench, double value, const std::string& 
       "\"higher\", \"peer_key\": \"%s\"}\n",
       bench.c_str(), value, torch_key.c_str());
   std::fflush(stdout);
-}
-
-// Random bytes of a [rows, cols] tensor of `dtype` on the GPU; the codes are valid finite values
-// of every 8-bit and 16-bit format used here (sign, small exponent, any mantissa).
-Tensor random_device(int64_t rows, int64_t cols, DType dtype, Generator& gen) {
-  const size_t esize = dtype_size(dtype);
-  std::vector<uint8_t> bytes(static_cast<size_t>(rows * cols) * esize);
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    const auto r = static_cast<uint8_t>(gen.next_u64());
-    // The top byte of each element (its sign and exponent) is kept small so no NaN/inf appears.
-    const bool top = (i % esize) == esize - 1;
-    bytes[i] =
-        top ? static_cast<uint8_t>((r & 0x80) | (esize == 1 ? (r & 0x37) : 0x3c | (r & 1))) : r;
-  }
-  Tensor dev = Tensor::from_vector(bytes, {rows, cols * static_cast<int64_t>(esize)}).cuda();
-  const View v = dev.view();
-  return Tensor::wrap(View{v.data, dtype, v.device, {rows, cols}, {cols, 1}}, dev.impl_ptr());
 }
 
 struct Shape3 {
@@ -82,8 +66,8 @@ int main(int argc, char** argv) {
     const double ops = 2.0 * double(s.m) * double(s.n) * double(s.k);
     auto tflops = [&](double ms) { return ops / (ms * 1e-3) / 1e12; };
 
-    Tensor a16 = random_device(s.m, s.k, DType::bf16, gen);
-    Tensor w16 = random_device(s.n, s.k, DType::bf16, gen);
+    Tensor a16 = bench::random_device_operand(s.m, s.k, DType::bf16, gen);
+    Tensor w16 = bench::random_device_operand(s.n, s.k, DType::bf16, gen);
     Tensor y16 = Tensor::empty({s.m, s.n}, DType::bf16, gpu);
     View wt = w16.view();  // W^T as a transposed view: [K, N] with strides {1, K}
     wt.shape = {s.k, s.n};
@@ -94,8 +78,8 @@ int main(int argc, char** argv) {
     report_vs_torch(std::string("cuda_bf16_gemm_") + s.name, bf16,
                     std::string("torch_cuda_bf16_gemm_") + s.name);
 
-    Tensor a8 = random_device(s.m, s.k, DType::i8, gen);
-    Tensor w8 = random_device(s.n, s.k, DType::i8, gen);
+    Tensor a8 = bench::random_device_operand(s.m, s.k, DType::i8, gen);
+    Tensor w8 = bench::random_device_operand(s.n, s.k, DType::i8, gen);
     Tensor acc = Tensor::empty({s.m, s.n}, DType::i32, gpu);
     const double int8 = tflops(cuda::time_ms(
         0, [&] { cuda::int8_matmul(a8.view(), w8.view(), acc.view()); }, warmup, repeats));
@@ -103,8 +87,8 @@ int main(int argc, char** argv) {
     a8 = w8 = acc = Tensor();
 
     if (!fp8) continue;
-    Tensor af = random_device(s.m, s.k, DType::f8e4m3, gen);
-    Tensor wf = random_device(s.n, s.k, DType::f8e4m3, gen);
+    Tensor af = bench::random_device_operand(s.m, s.k, DType::f8e4m3, gen);
+    Tensor wf = bench::random_device_operand(s.n, s.k, DType::f8e4m3, gen);
     Tensor scale = Tensor::ones({1}, DType::f32, gpu);
     Tensor yf = Tensor::empty({s.m, s.n}, DType::bf16, gpu);
     const double f8 = tflops(cuda::time_ms(

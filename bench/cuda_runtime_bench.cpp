@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda_operands.h"
 #include "framework/random.h"
 #include "framework/tensor/tensor.h"
 #include "ops/cuda/gemm.h"
@@ -143,35 +144,18 @@ float* run_stack(const std::vector<CudaLinear>& layers, const Activations& a) {
   return out;
 }
 
-// Random bytes as a [rows, cols] device tensor of `dtype` whose values are finite (the top byte
-// of each element keeps a small exponent), for the GEMM-only timings.
-Tensor random_operand(int64_t rows, int64_t cols, DType dtype, Generator& gen) {
-  const size_t esize = dtype_size(dtype);
-  std::vector<uint8_t> bytes(static_cast<size_t>(rows * cols) * esize);
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    const auto r = static_cast<uint8_t>(gen.next_u64());
-    const bool top = i % esize == esize - 1;
-    bytes[i] = !top         ? r
-               : esize == 1 ? static_cast<uint8_t>(r & (dtype == DType::i8 ? 0xff : 0xb7))
-                            : static_cast<uint8_t>((r & 0x80) | 0x3c | (r & 1));
-  }
-  Tensor t = Tensor::from_vector(bytes, {rows, cols * static_cast<int64_t>(esize)}).cuda();
-  const View v = t.view();
-  return Tensor::wrap(View{v.data, dtype, v.device, {rows, cols}, {cols, 1}}, t.impl_ptr());
-}
-
 // ms of the stack's 48 GEMM calls alone, as CudaLinear makes them, on random operands.
 double gemm_only_ms(Variant v, Generator& gen, int warmup, int repeats) {
   const Device gpu{DeviceType::cuda, 0};
   const DType in_type = v == kBf16 ? DType::bf16 : v == kW8a8 ? DType::i8 : DType::f8e4m3;
-  Tensor a_dim = random_operand(kTokens, kDim, in_type, gen);
-  Tensor a_hidden = random_operand(kTokens, kHidden, in_type, gen);
+  Tensor a_dim = bench::random_device_operand(kTokens, kDim, in_type, gen);
+  Tensor a_hidden = bench::random_device_operand(kTokens, kHidden, in_type, gen);
   Tensor y = Tensor::empty({kTokens, kHidden}, v == kW8a8 ? DType::i32 : DType::f32, gpu);
   Tensor one = Tensor::ones({1}, DType::f32, gpu);
   std::vector<Tensor> w, bias;
   for (int b = 0; b < kBlocks; ++b)
     for (const LayerShape& s : kBlock) {
-      w.push_back(random_operand(s.out, s.in, in_type, gen));
+      w.push_back(bench::random_device_operand(s.out, s.in, in_type, gen));
       bias.push_back(Tensor::zeros({s.out}, DType::f32, gpu));
     }
   auto stack = [&] {
