@@ -1,21 +1,35 @@
-// The deployable runtime's linear layers on a GPU (runtime::CudaLinear): prefill through the
-// linear layers of a GPT-2-small-width decoder stack, 12 blocks of qkv 768 -> 2304, proj
-// 768 -> 768, fc 768 -> 3072 and fc2 3072 -> 768 (all with bias), 16 x 512 = 8192 tokens, f32
-// activations in and out of every layer. Three variants of the same random weights
-// (N(0, 1/in)):
-//   bf16  cuda::matmul with bf16 operands (x cast per call), f32 accumulation and output: the
-//         baseline
-//   w8a8  int8 weights per output channel, int8 inputs with a static per-tensor scale: each call
-//         quantizes x on the device, runs IMMA into int32 and the dequantizing epilogue
-//   fp8   E4M3 weights (per-tensor scale) and E4M3 inputs with a static per-tensor scale
-// The stack chains fc2's output into the next block's input (the attention itself is not run:
-// qkv and proj read the block input). Timed with cuda::time_ms (CUDA events around back-to-back
-// stacks) in alternating rounds, medians. Rows (bench/README.md): cuda_w8a8_prefill and
-// cuda_fp8_prefill in tokens/s against the BF16 stack of the same run. Also prints, for the
-// record, the stack time of the GEMM calls alone (random operands, no input cast/quantization,
-// no separate epilogue) and a check that each quantized variant computes what the BF16 one does
-// (relative L2 of block 0's qkv output, must be under 0.15). --quick: fewer repeats. Without a
-// GPU it prints that it skipped and reports nothing.
+// The deployable runtime's linear layers on a GPU
+// (runtime::CudaLinear::forward_bf16): prefill through the linear layers of a
+// decoder stack on bf16 activations, as a GPU inference runtime deploys them.
+// Two stacks, all layers with bias:
+//   gpt2   12 GPT-2-small blocks: qkv 768 -> 2304, proj 768 -> 768, fc 768 ->
+//   3072 (GELU),
+//          fc2 3072 -> 768; 16 x 512 = 8192 tokens
+//   llama  4 blocks of LLaMA-7B's linear shapes: qkv 4096 -> 12288, o 4096 ->
+//   4096, up
+//          4096 -> 11008 (GELU, standing in for the gated SiLU), down 11008 ->
+//          4096; 4096 tokens
+// Each block's qkv, proj and fc read the block input (the attention itself is
+// not run) and fc2's output is the next block's input. Variants of the same
+// random weights (N(0, 1/in)):
+//   bf16     one cuBLASLt bf16 GEMM per layer, bias and GELU in its epilogue,
+//   bf16 out: the peer int8     W8A8, per-channel weights, static per-tensor
+//   input scales: the stack input is
+//            quantized once; fc writes fc2's codes (GELU and requantization in
+//            the fused IMMA epilogue) and fc2 the next block's codes; qkv and
+//            proj write bf16
+//   int8lt   the same, with cuBLASLt's own requantizing IMMA epilogue where no
+//   GELU intervenes fp8      E4M3 weights and inputs, per-tensor scales: one
+//   cuBLASLt FP8 GEMM per layer, codes
+//            chained as for int8 (FP8 D with a D scale)
+// Timed with cuda::time_ms (CUDA events around back-to-back stacks) in
+// alternating rounds, medians. Rows (bench/README.md):
+// cuda_prefill_{int8,int8lt,fp8}_{gpt2,llama} in tokens/s against the bf16
+// stack of the same run. Also prints each stack's GEMMs alone (random operands,
+// no bias or quantization, bf16 out; int32 out for IMMA) and checks that each
+// quantized variant computes what the bf16 one does (block 0's qkv, relative L2
+// under 0.15). --quick: fewer repeats. Without a GPU it prints that it skipped
+// and reports nothing.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -29,6 +43,7 @@
 #include "ops/cuda/gemm.h"
 #include "ops/cuda/qgemm.h"
 #include "ops/cuda/runtime.h"
+#include "ops/dtype.h"
 #include "ops/error.h"
 #include "ops/quant/fp8.h"
 #include "runtime/cuda_linear.h"
@@ -36,158 +51,182 @@
 namespace {
 
 using namespace octet;
+using cuda::Activation;
+using runtime::Bf16Call;
 using runtime::CudaLinear;
 using runtime::LinearKind;
 using runtime::LinearOp;
 
-struct LayerShape {
+struct Stack {
   const char* name;
-  int64_t in, out;
+  int64_t dim, qkv, hidden;  // qkv: its output width; proj is dim -> dim
+  int blocks;
+  int64_t tokens;
+  int64_t in(int layer) const { return layer == 3 ? hidden : dim; }
+  int64_t out(int layer) const { return layer == 0 ? qkv : layer == 2 ? hidden : dim; }
 };
-constexpr LayerShape kBlock[] = {
-    {"qkv", 768, 2304}, {"proj", 768, 768}, {"fc", 768, 3072}, {"fc2", 3072, 768}};
-constexpr int kBlocks = 12;
-constexpr int64_t kTokens = 16 * 512;
-constexpr int64_t kDim = 768, kHidden = 3072;
+constexpr Stack kGpt2{"gpt2", 768, 2304, 3072, 12, 16 * 512};
+constexpr Stack kLlama{"llama", 4096, 12288, 11008, 4, 4096};
+constexpr const char* kLayerName[] = {"qkv", "proj", "fc", "fc2"};
 // The inputs are ~N(0, 1) at every layer: static scales for |x| <= 6.
 constexpr float kInputRange = 6.0f;
 
-enum Variant { kBf16, kW8a8, kFp8, kVariants };
-const char* const kVariantName[] = {"bf16", "w8a8", "fp8"};
+enum Variant { kBf16, kInt8, kInt8Lt, kFp8, kVariants };
+const char* const kVariantName[] = {"bf16", "int8", "int8lt", "fp8"};
 
-// One layer's weights in all three forms, uploaded.
-void add_layer(const LayerShape& s, int block, Generator& gen, std::vector<CudaLinear>* stacks,
-               bool fp8) {
-  const int64_t n = s.in * s.out;
-  std::vector<float> w(static_cast<size_t>(n)), bias(static_cast<size_t>(s.out));
-  const double sd = 1.0 / std::sqrt(static_cast<double>(s.in));
-  for (float& v : w) v = static_cast<float>(gen.normal() * sd);
-  for (float& v : bias) v = static_cast<float>(gen.normal() * 0.02);
-  LinearOp::Parts p;
-  p.name = "blocks." + std::to_string(block) + "." + s.name;
-  p.in = s.in;
-  p.out = s.out;
-  p.bias = bias.data();
+// One layer's host weights in every form; the blocks of a stack share them
+// (timing depends on the shapes, and drawing 160M weights per LLaMA block would
+// cost seconds each).
+struct HostLayer {
+  int64_t in = 0, out = 0;
+  std::vector<float> w, bias, w_scales;
+  std::vector<int8_t> i8;
+  std::vector<uint8_t> f8;
+  float f8_scale = 1;
 
-  p.kind = LinearKind::kF32;
-  p.weight = w.data();
-  stacks[kBf16].emplace_back(p, runtime::CudaLinearOptions{0, true});
-  p.weight = nullptr;
-
-  // int8 symmetric per output channel, as the w8a8 scheme exports them.
-  std::vector<int8_t> codes(static_cast<size_t>(n));
-  std::vector<float> scales(static_cast<size_t>(s.out));
-  for (int64_t j = 0; j < s.out; ++j) {
+  HostLayer(int64_t in_, int64_t out_, Generator& gen) : in(in_), out(out_) {
+    const int64_t n = in * out;
+    w.resize(static_cast<size_t>(n));
+    bias.resize(static_cast<size_t>(out));
+    const double sd = 1.0 / std::sqrt(static_cast<double>(in));
+    for (float& v : w) v = static_cast<float>(gen.normal() * sd);
+    for (float& v : bias) v = static_cast<float>(gen.normal() * 0.02);
+    // int8 symmetric per output channel, as the w8a8 scheme exports them.
+    i8.resize(w.size());
+    w_scales.resize(static_cast<size_t>(out));
+    for (int64_t j = 0; j < out; ++j) {
+      float amax = 0;
+      for (int64_t k = 0; k < in; ++k) amax = std::max(amax, std::abs(w[j * in + k]));
+      w_scales[j] = amax / 127.0f;
+      const float inv = 1.0f / w_scales[j];
+      for (int64_t k = 0; k < in; ++k)
+        i8[j * in + k] =
+            static_cast<int8_t>(std::clamp(std::nearbyint(w[j * in + k] * inv), -127.0f, 127.0f));
+    }
+    // E4M3 per tensor, as the fp8_e4m3 scheme exports them (q = encode(w * s),
+    // s = 448 / amax).
     float amax = 0;
-    for (int64_t k = 0; k < s.in; ++k) amax = std::max(amax, std::abs(w[j * s.in + k]));
-    scales[j] = amax / 127.0f;
-    const float inv = 1.0f / scales[j];
-    for (int64_t k = 0; k < s.in; ++k)
-      codes[j * s.in + k] =
-          static_cast<int8_t>(std::clamp(std::nearbyint(w[j * s.in + k] * inv), -127.0f, 127.0f));
+    for (float v : w) amax = std::max(amax, std::abs(v));
+    f8_scale = 448.0f / amax;
+    f8.resize(w.size());
+    quant::fp8_quantize(w.data(), n, f8_scale, quant::Fp8Format::kE4M3, true, f8.data());
   }
-  p.kind = LinearKind::kInt8;
-  p.weight_codes = codes.data();
-  p.weight_spec = quant::QuantSpec::int8_symmetric().per_channel(0);
-  p.weight_scales = scales;
-  p.input_quantized = true;
-  p.input_spec = quant::QuantSpec::int8_symmetric();
-  p.input_scales = {kInputRange / 127.0f};
-  stacks[kW8a8].emplace_back(p, runtime::CudaLinearOptions{0, false});
-  if (!fp8) return;
 
-  // E4M3 per tensor, as the fp8_e4m3 scheme exports them (q = encode(w * s), s = 448 / amax).
-  float amax = 0;
-  for (float v : w) amax = std::max(amax, std::abs(v));
-  const float s_w = 448.0f / amax;
-  std::vector<uint8_t> f8(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    f8[i] = quant::fp8_encode(w[i] * s_w, quant::Fp8Format::kE4M3, true);
-  p.kind = LinearKind::kFp8;
-  p.weight_codes = f8.data();
-  p.weight_spec = quant::QuantSpec::fp8_e4m3();
-  p.weight_scales = {s_w};
-  p.input_spec = quant::QuantSpec::fp8_e4m3();
-  p.input_scales = {448.0f / kInputRange};
-  stacks[kFp8].emplace_back(p, runtime::CudaLinearOptions{0, false});
-}
-
-float* ptr(const Tensor& t) { return static_cast<float*>(t.view().data); }
-
-// Device activations of the stack: the input, two alternating block outputs, and the side
-// outputs (qkv, proj, fc).
-struct Activations {
-  Tensor x, y[2], qkv, attn, h;
-  explicit Activations(Generator& gen) {
-    const Device gpu{DeviceType::cuda, 0};
-    x = Tensor::randn({kTokens, kDim}, gen).cuda();
-    for (Tensor& t : y) t = Tensor::empty({kTokens, kDim}, DType::f32, gpu);
-    qkv = Tensor::empty({kTokens, 3 * kDim}, DType::f32, gpu);
-    attn = Tensor::empty({kTokens, kDim}, DType::f32, gpu);
-    h = Tensor::empty({kTokens, kHidden}, DType::f32, gpu);
+  CudaLinear make(Variant v, const std::string& name) const {
+    LinearOp::Parts p;
+    p.name = name;
+    p.in = in, p.out = out;
+    p.bias = bias.data();
+    if (v == kBf16) {
+      p.kind = LinearKind::kF32;
+      p.weight = w.data();
+      return CudaLinear(p, runtime::CudaLinearOptions{0, true});
+    }
+    p.input_quantized = true;
+    if (v == kFp8) {
+      p.kind = LinearKind::kFp8;
+      p.weight_codes = f8.data();
+      p.weight_spec = quant::QuantSpec::fp8_e4m3();
+      p.weight_scales = {f8_scale};
+      p.input_spec = quant::QuantSpec::fp8_e4m3();
+      p.input_scales = {448.0f / kInputRange};
+      return CudaLinear(p);
+    }
+    p.kind = LinearKind::kInt8;
+    p.weight_codes = i8.data();
+    p.weight_spec = quant::QuantSpec::int8_symmetric().per_channel(0);
+    p.weight_scales = w_scales;
+    p.input_spec = quant::QuantSpec::int8_symmetric();
+    p.input_scales = {kInputRange / 127.0f};
+    return CudaLinear(p, runtime::CudaLinearOptions{0, false, v == kInt8Lt});
   }
 };
 
-// One prefill through the stack's 48 layers; returns the last block's output.
-float* run_stack(const std::vector<CudaLinear>& layers, const Activations& a) {
-  const float* in = ptr(a.x);
-  float* out = nullptr;
-  for (int b = 0; b < kBlocks; ++b) {
+// Device activations: the bf16 stack input, two alternating block outputs
+// (bf16, or codes for the quantized variants; sized for either), the side
+// outputs qkv and proj (bf16) and h.
+struct Activations {
+  Tensor x, y[2], qkv, attn, h;
+  Activations(const Stack& s, Generator& gen) {
+    const Device gpu{DeviceType::cuda, 0};
+    x = Tensor::randn({s.tokens, s.dim}, gen).to(DType::bf16).cuda();
+    for (Tensor& t : y) t = Tensor::empty({s.tokens, s.dim}, DType::bf16, gpu);
+    qkv = Tensor::empty({s.tokens, s.qkv}, DType::bf16, gpu);
+    attn = Tensor::empty({s.tokens, s.dim}, DType::bf16, gpu);
+    h = Tensor::empty({s.tokens, s.hidden}, DType::bf16, gpu);
+  }
+};
+
+void* ptr(const Tensor& t) { return t.view().data; }
+
+// One prefill through the stack; the quantized variants chain codes as
+// described above.
+void run_stack(const Stack& s, const std::vector<CudaLinear>& layers, Variant v,
+               const Activations& a) {
+  const bool chain = v != kBf16;
+  const void* in = ptr(a.x);
+  for (int b = 0; b < s.blocks; ++b) {
     const CudaLinear* l = &layers[4 * b];
-    out = ptr(a.y[b % 2]);
-    l[0].forward(in, kTokens, ptr(a.qkv));
-    l[1].forward(in, kTokens, ptr(a.attn));
-    l[2].forward(in, kTokens, ptr(a.h));
-    l[3].forward(ptr(a.h), kTokens, out);
+    const bool last = b + 1 == s.blocks;
+    Bf16Call read;
+    read.input_codes = chain && b > 0;
+    l[0].forward_bf16(in, s.tokens, ptr(a.qkv), read);
+    l[1].forward_bf16(in, s.tokens, ptr(a.attn), read);
+    Bf16Call fc = read;
+    fc.activation = Activation::kGelu;
+    fc.codes_for = chain ? &l[3] : nullptr;
+    l[2].forward_bf16(in, s.tokens, ptr(a.h), fc);
+    Bf16Call fc2;
+    fc2.input_codes = chain;
+    fc2.codes_for = chain && !last ? &layers[4 * (b + 1)] : nullptr;
+    void* out = ptr(a.y[b % 2]);
+    l[3].forward_bf16(ptr(a.h), s.tokens, out, fc2);
     in = out;
   }
-  return out;
 }
 
-// ms of the stack's 48 GEMM calls alone, as CudaLinear makes them, on random operands.
-double gemm_only_ms(Variant v, Generator& gen, int warmup, int repeats) {
+// ms of the stack's GEMMs alone on random operands: what the layers cost beyond
+// them is the quantization, the epilogues and the activations' traffic.
+double gemm_only_ms(const Stack& s, Variant v, Generator& gen, int warmup, int repeats) {
   const Device gpu{DeviceType::cuda, 0};
-  const DType in_type = v == kBf16 ? DType::bf16 : v == kW8a8 ? DType::i8 : DType::f8e4m3;
-  Tensor a_dim = bench::random_device_operand(kTokens, kDim, in_type, gen);
-  Tensor a_hidden = bench::random_device_operand(kTokens, kHidden, in_type, gen);
-  Tensor y = Tensor::empty({kTokens, kHidden}, v == kW8a8 ? DType::i32 : DType::f32, gpu);
+  const DType in_type = v == kBf16 ? DType::bf16 : v == kFp8 ? DType::f8e4m3 : DType::i8;
+  Tensor a_dim = bench::random_device_operand(s.tokens, s.dim, in_type, gen);
+  Tensor a_hidden = bench::random_device_operand(s.tokens, s.hidden, in_type, gen);
+  const int64_t widest = std::max(s.qkv, s.hidden);
+  Tensor y =
+      Tensor::empty({s.tokens, widest}, v == kBf16 || v == kFp8 ? DType::bf16 : DType::i32, gpu);
   Tensor one = Tensor::ones({1}, DType::f32, gpu);
-  std::vector<Tensor> w, bias;
-  for (int b = 0; b < kBlocks; ++b)
-    for (const LayerShape& s : kBlock) {
-      w.push_back(bench::random_device_operand(s.out, s.in, in_type, gen));
-      bias.push_back(Tensor::zeros({s.out}, DType::f32, gpu));
-    }
+  std::vector<Tensor> w;
+  for (int layer = 0; layer < 4; ++layer)
+    w.push_back(bench::random_device_operand(s.out(layer), s.in(layer), in_type, gen));
   auto stack = [&] {
-    for (size_t i = 0; i < w.size(); ++i) {
-      const LayerShape& s = kBlock[i % 4];
-      const View a = (s.in == kDim ? a_dim : a_hidden).view();
-      const View out{y.view().data, y.dtype(), gpu, {kTokens, s.out}, {s.out, 1}};
-      View wv = w[i].view();
-      if (v == kBf16) {
-        const View wt{wv.data, wv.dtype, gpu, {s.in, s.out}, {1, s.in}};
-        const View b = bias[i].view();
-        cuda::matmul(a, wt, out, &b);
-      } else if (v == kW8a8) {
-        cuda::int8_matmul(a, wv, out);
-      } else {
-        cuda::fp8_gemm(a, one.view(), wv, one.view(), nullptr, out);
+    for (int b = 0; b < s.blocks; ++b)
+      for (int layer = 0; layer < 4; ++layer) {
+        const View a = (layer == 3 ? a_hidden : a_dim).view();
+        const int64_t n = s.out(layer);
+        const View out{ptr(y), y.dtype(), gpu, {s.tokens, n}, {n, 1}};
+        if (v == kBf16)
+          cuda::bf16_linear(a, w[layer].view(), {}, out);
+        else if (v == kFp8)
+          cuda::fp8_linear(a, one.view(), w[layer].view(), one.view(), {}, out);
+        else
+          cuda::int8_matmul(a, w[layer].view(), out);
       }
-    }
   };
   return cuda::time_ms(0, stack, warmup, repeats);
 }
 
-// ||a - b|| / ||b|| over n device floats.
-double relative_l2(const float* a, const float* b, int64_t n) {
+// ||a - b|| / ||b|| over n device bf16 values.
+double relative_l2(const void* a, const void* b, int64_t n) {
   const Device gpu{DeviceType::cuda, 0}, host{};
-  std::vector<float> ha(static_cast<size_t>(n)), hb(static_cast<size_t>(n));
-  cuda::copy_bytes(ha.data(), host, a, gpu, ha.size() * sizeof(float));
-  cuda::copy_bytes(hb.data(), host, b, gpu, hb.size() * sizeof(float));
+  std::vector<uint16_t> ha(static_cast<size_t>(n)), hb(static_cast<size_t>(n));
+  cuda::copy_bytes(ha.data(), host, a, gpu, ha.size() * 2);
+  cuda::copy_bytes(hb.data(), host, b, gpu, hb.size() * 2);
   double diff = 0, norm = 0;
   for (int64_t i = 0; i < n; ++i) {
-    diff += (double(ha[i]) - hb[i]) * (double(ha[i]) - hb[i]);
-    norm += double(hb[i]) * hb[i];
+    const double x = bf16_to_f32(ha[i]), y = bf16_to_f32(hb[i]);
+    diff += (x - y) * (x - y);
+    norm += y * y;
   }
   return std::sqrt(diff / norm);
 }
@@ -197,34 +236,51 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-void report(const char* bench, double value, double peer_value) {
+void report(const std::string& bench, double value, double peer_value) {
   std::printf(
-      "OCTET_BENCH {\"bench\": \"%s\", \"value\": %.6g, \"unit\": \"tokens/s\", \"better\": "
+      "OCTET_BENCH {\"bench\": \"%s\", \"value\": %.6g, \"unit\": "
+      "\"tokens/s\", \"better\": "
       "\"higher\", \"peer\": \"octet bf16 prefill\", \"peer_value\": %.6g}\n",
-      bench, value, peer_value);
+      bench.c_str(), value, peer_value);
   std::fflush(stdout);
 }
 
-int run(bool quick) {
+int run_stack_bench(const Stack& s, bool quick) {
   const bool fp8 = cuda::has_fp8(0);
   const int variants = fp8 ? kVariants : kFp8;
   Generator gen(2025);
+  std::vector<HostLayer> host;
+  for (int layer = 0; layer < 4; ++layer) host.emplace_back(s.in(layer), s.out(layer), gen);
   std::vector<CudaLinear> stacks[kVariants];
-  for (int b = 0; b < kBlocks; ++b)
-    for (const LayerShape& s : kBlock) add_layer(s, b, gen, stacks, fp8);
-  Activations acts(gen);
+  for (int v = 0; v < variants; ++v)
+    for (int b = 0; b < s.blocks; ++b)
+      for (int layer = 0; layer < 4; ++layer)
+        stacks[v].push_back(host[layer].make(
+            static_cast<Variant>(v), "blocks." + std::to_string(b) + "." + kLayerName[layer]));
+  host.clear();
+  Activations acts(s, gen);
 
-  // The quantized layers compute what the bf16 ones do: block 0's qkv on the same input.
-  const int64_t qkv_n = kTokens * 3 * kDim;
-  Tensor reference = Tensor::empty({kTokens, 3 * kDim}, DType::f32, acts.x.device());
-  stacks[kBf16][0].forward(ptr(acts.x), kTokens, ptr(reference));
-  for (int v = kW8a8; v < variants; ++v) {
-    stacks[v][0].forward(ptr(acts.x), kTokens, ptr(acts.qkv));
+  // The quantized layers compute what the bf16 ones do: block 0's qkv on the
+  // same input.
+  const int64_t qkv_n = s.tokens * s.qkv;
+  Tensor reference = Tensor::empty({s.tokens, s.qkv}, DType::bf16, acts.x.device());
+  stacks[kBf16][0].forward_bf16(ptr(acts.x), s.tokens, ptr(reference));
+  // A variant cuBLASLt has no algorithm for on this device is reported and left out.
+  bool ok[kVariants] = {true, true, true, true};
+  for (int v = kInt8; v < variants; ++v) {
+    try {
+      run_stack(s, stacks[v], static_cast<Variant>(v), acts);
+      stacks[v][0].forward_bf16(ptr(acts.x), s.tokens, ptr(acts.qkv));
+    } catch (const Error& e) {
+      std::printf("cuda_runtime_bench: %s %s left out: %s\n", s.name, kVariantName[v], e.what());
+      ok[v] = false;
+      continue;
+    }
     const double rel = relative_l2(ptr(acts.qkv), ptr(reference), qkv_n);
-    std::printf("cuda_runtime_bench: %s qkv of block 0 vs bf16: relative L2 %.4f\n",
+    std::printf("cuda_runtime_bench: %s %s qkv of block 0 vs bf16: relative L2 %.4f\n", s.name,
                 kVariantName[v], rel);
     if (!(rel < 0.15)) {
-      std::fprintf(stderr, "cuda_runtime_bench: %s output is off (relative L2 %.4f)\n",
+      std::fprintf(stderr, "cuda_runtime_bench: %s %s output is off (relative L2 %.4f)\n", s.name,
                    kVariantName[v], rel);
       return 1;
     }
@@ -234,22 +290,35 @@ int run(bool quick) {
   std::vector<double> ms[kVariants];
   for (int r = 0; r < rounds; ++r)
     for (int v = 0; v < variants; ++v)
-      ms[v].push_back(cuda::time_ms(
-          0, [&] { run_stack(stacks[v], acts); }, warmup, repeats));
-  double stack_ms[kVariants] = {};
+      if (ok[v])
+        ms[v].push_back(cuda::time_ms(
+            0, [&] { run_stack(s, stacks[v], static_cast<Variant>(v), acts); }, warmup, repeats));
+  double rate[kVariants] = {};
   for (int v = 0; v < variants; ++v) {
-    stack_ms[v] = median(ms[v]);
-    const double gemm = gemm_only_ms(static_cast<Variant>(v), gen, warmup, repeats);
+    if (!ok[v]) continue;
+    const double stack_ms = median(ms[v]);
+    rate[v] = s.tokens / (stack_ms * 1e-3);
+    // int8lt runs the same IMMA GEMMs as int8 (its requantization is in their
+    // epilogue).
+    const Variant gemm_variant = v == kInt8Lt ? kInt8 : static_cast<Variant>(v);
+    const double gemm = gemm_only_ms(s, gemm_variant, gen, warmup, repeats);
     std::printf(
-        "cuda_runtime_bench: %s stack %.3f ms (%.0f tokens/s); its 48 GEMM calls alone %.3f ms\n",
-        kVariantName[v], stack_ms[v], kTokens / (stack_ms[v] * 1e-3), gemm);
+        "cuda_runtime_bench: %s %-6s stack %.3f ms (%.0f tokens/s, "
+        "%.2fx bf16); its %d GEMMs "
+        "alone %.3f ms\n",
+        s.name, kVariantName[v], stack_ms, rate[v], rate[v] / rate[kBf16], 4 * s.blocks, gemm);
   }
-  const double bf16_rate = kTokens / (stack_ms[kBf16] * 1e-3);
-  report("cuda_w8a8_prefill", kTokens / (stack_ms[kW8a8] * 1e-3), bf16_rate);
-  if (fp8)
-    report("cuda_fp8_prefill", kTokens / (stack_ms[kFp8] * 1e-3), bf16_rate);
-  else
-    std::printf("cuda_runtime_bench: FP8 row skipped (compute capability below 8.9)\n");
+  if (variants > kFp8 && ok[kFp8])
+    std::printf("cuda_runtime_bench: %s fp8 codes out %s\n", s.name,
+                stacks[kFp8][2].fp8_codes_in_gemm() ? "straight from cuBLASLt's FP8 output"
+                                                    : "through a bf16 store and a quantize pass");
+  for (int v = kInt8; v < variants; ++v)
+    if (ok[v])
+      report(std::string("cuda_prefill_") + kVariantName[v] + "_" + s.name, rate[v], rate[kBf16]);
+  if (!fp8)
+    std::printf(
+        "cuda_runtime_bench: FP8 rows skipped (compute capability "
+        "below 8.9)\n");
   return 0;
 }
 
@@ -265,7 +334,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    return run(quick);
+    for (const Stack* s : {&kGpt2, &kLlama})
+      if (const int rc = run_stack_bench(*s, quick); rc != 0) return rc;
+    return 0;
   } catch (const octet::Error& e) {
     std::fprintf(stderr, "cuda_runtime_bench: %s\n", e.what());
     return 1;

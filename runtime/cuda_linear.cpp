@@ -1,5 +1,6 @@
 #include "runtime/cuda_linear.h"
 
+#include <atomic>
 #include <utility>
 #include <vector>
 
@@ -64,7 +65,12 @@ struct CudaLinear::State {
   DeviceBuffer weight;              // [out, in] row-major
   int64_t weight_scale_count = 0;   // 1 or out (quantized kinds)
   DeviceBuffer weight_scales;
-  DeviceBuffer bias;          // f32 [out], or none
+  DeviceBuffer bias;       // f32 [out], or none
+  DeviceBuffer bias_bf16;  // bf16 [out] (kF32 with bf16 weights, kFp8): cuBLASLt's epilogue's
+  DeviceBuffer fp8_muls;   // kFp8 static: 1 / input scale, 1 / weight scale (256 bytes apart)
+  bool int8_lt_requant = false;
+  // kFp8 codes out: cuBLASLt's FP8 D until it refuses one (then a bf16 store and a quantize pass).
+  mutable std::atomic<bool> fp8_codes_in_gemm{true};
   QuantSpec input_spec;       // quantized kinds
   bool input_static = false;  // the scale below is the stored one
   DeviceBuffer input_scale;   // f32 [1] when input_static
@@ -144,6 +150,30 @@ struct CudaLinear::State {
     const View w_scales{weight_scales.get(), DType::f32, dev(), {weight_scale_count}, {1}};
     cuda::fp8_gemm(matrix(codes.get(), fp8_dtype(format), m, in), a_scale,
                    matrix(weight.get(), weight_dtype, out, in), w_scales, b, y);
+  }
+
+  // ---- bf16 activations ----
+
+  bool takes_codes() const {
+    return (kind == LinearKind::kInt8 || kind == LinearKind::kFp8) && input_static;
+  }
+  quant::Fp8Format input_format() const { return quant::fp8_format_of(input_spec.format); }
+  View scalar(const void* p) const {
+    return View{const_cast<void*>(p), DType::f32, dev(), {1}, {1}};
+  }
+  // The codes x [m, in] of this layer's input: x itself, or x (bf16) quantized into `storage`.
+  View input_codes(const void* x, int64_t m, bool given, DeviceBuffer& storage) const {
+    const DType t = kind == LinearKind::kInt8 ? DType::i8 : fp8_dtype(input_format());
+    if (given) return matrix(const_cast<void*>(x), t, m, in);
+    storage = DeviceBuffer(static_cast<size_t>(m * in), device);
+    const auto* xb = static_cast<const uint16_t*>(x);
+    if (kind == LinearKind::kInt8)
+      cuda::quantize_bf16_int8(xb, m * in, input_scale.as<float>(), input_spec.qmin,
+                               input_spec.qmax, storage.as<int8_t>(), device);
+    else
+      cuda::quantize_bf16_fp8(xb, m * in, input_scale.as<float>(), input_format(),
+                              input_spec.saturate, storage.as<uint8_t>(), device);
+    return matrix(storage.get(), t, m, in);
   }
 };
 
@@ -251,6 +281,22 @@ CudaLinear::CudaLinear(const LinearOp::Parts& p, CudaLinearOptions options) {
                      (static_input ? " (stored scale)" : " (scales from each input)");
   }
   if (p.bias) s->bias = upload(p.bias, static_cast<size_t>(p.out) * sizeof(float), s->device);
+  const bool bf16_epilogue =
+      p.kind == LinearKind::kFp8 || (p.kind == LinearKind::kF32 && options.bf16);
+  if (p.bias && bf16_epilogue) {
+    s->bias_bf16 = DeviceBuffer(static_cast<size_t>(p.out) * dtype_size(DType::bf16), s->device);
+    cuda::copy(View{s->bias.get(), DType::f32, s->dev(), {p.out}, {1}},
+               View{s->bias_bf16.get(), DType::bf16, s->dev(), {p.out}, {1}});
+  }
+  if (p.kind == LinearKind::kFp8 && static_input && wcount == 1) {
+    // cuBLASLt's multipliers of the QuantSpec scales (x' = decode(q) / s), each at the start of
+    // a 256-byte slot (fp8_gemm found FP8 algorithms refuse less aligned scale pointers).
+    std::vector<float> muls(128, 0.0f);
+    muls[0] = 1.0f / p.input_scales[0];
+    muls[64] = 1.0f / p.weight_scales[0];
+    s->fp8_muls = upload(muls.data(), muls.size() * sizeof(float), s->device);
+  }
+  s->int8_lt_requant = options.int8_lt_requant;
   state_ = std::move(s);
 }
 
@@ -277,6 +323,108 @@ void CudaLinear::forward(const float* x, int64_t m, float* y) const {
       break;
   }
   throw Error(kOp, "layer '" + s.name + "': unexpected kind " + linear_kind_name(s.kind));
+}
+
+void CudaLinear::forward_bf16(const void* x, int64_t m, void* y, const Bf16Call& call) const {
+  OCTET_CHECK(state_, kOp, "forward_bf16 on an empty CudaLinear");
+  const State& s = *state_;
+  const std::string where = "layer '" + s.name + "'";
+  OCTET_CHECK(m >= 0, kOp, where, ": negative row count ", m);
+  OCTET_CHECK(!call.input_codes || s.takes_codes(), kOp, where,
+              ": input codes need an int8 or fp8 layer with a stored per-tensor input scale");
+  const State* next = call.codes_for ? call.codes_for->state_.get() : nullptr;
+  if (call.codes_for) {
+    OCTET_CHECK(next && next->kind == s.kind && call.codes_for->takes_codes(), kOp, where,
+                ": codes out need a next layer of the same kind (int8 or fp8) with a stored "
+                "per-tensor input scale");
+    OCTET_CHECK(next->in == s.out, kOp, where, ": out_features = ", s.out, " but the next layer '",
+                next->name, "' takes ", next->in);
+    OCTET_CHECK(s.kind != LinearKind::kFp8 ||
+                    (next->input_format() == quant::Fp8Format::kE4M3 && next->input_spec.saturate),
+                kOp, where, ": fp8 codes out must be saturating E4M3 (cuBLASLt's FP8 output)");
+  }
+  if (m == 0) return;
+  View bias_view;
+  cuda::LinearEpilogue e;
+  e.activation = call.activation;
+  View out_scale;
+  if (next) {
+    out_scale = s.scalar(next->input_scale.get());
+    e.out_scale = &out_scale;
+    e.qmin = next->input_spec.qmin;
+    e.qmax = next->input_spec.qmax;
+  }
+  switch (s.kind) {
+    case LinearKind::kF32: {
+      OCTET_CHECK(s.weight_dtype == DType::bf16, kOp, where,
+                  ": bf16 activations need bf16 weights (CudaLinearOptions::bf16)");
+      if (s.bias_bf16.get())
+        bias_view = View{s.bias_bf16.get(), DType::bf16, s.dev(), {s.out}, {1}};
+      e.bias = s.bias_bf16.get() ? &bias_view : nullptr;
+      cuda::bf16_linear(s.matrix(const_cast<void*>(x), DType::bf16, m, s.in),
+                        s.matrix(s.weight.get(), DType::bf16, s.out, s.in), e,
+                        s.matrix(y, DType::bf16, m, s.out));
+      return;
+    }
+    case LinearKind::kInt8: {
+      OCTET_CHECK(s.input_static, kOp, where,
+                  ": bf16 activations need a stored input scale (this layer computes them per "
+                  "input)");
+      DeviceBuffer codes;
+      const View a = s.input_codes(x, m, call.input_codes, codes);
+      if (s.bias.get()) bias_view = View{s.bias.get(), DType::f32, s.dev(), {s.out}, {1}};
+      e.bias = s.bias.get() ? &bias_view : nullptr;
+      e.lt_requant = s.int8_lt_requant && next && call.activation == cuda::Activation::kNone;
+      const View w_scales{s.weight_scales.get(), DType::f32, s.dev(), {s.weight_scale_count}, {1}};
+      cuda::int8_linear(a, s.scalar(s.input_scale.get()),
+                        s.matrix(s.weight.get(), DType::i8, s.out, s.in), w_scales, e,
+                        s.matrix(y, next ? DType::i8 : DType::bf16, m, s.out));
+      return;
+    }
+    case LinearKind::kFp8: {
+      OCTET_CHECK(s.input_static && s.fp8_muls.get(), kOp, where,
+                  ": bf16 activations need a stored input scale and one weight scale per tensor");
+      DeviceBuffer codes;
+      const View a = s.input_codes(x, m, call.input_codes, codes);
+      if (s.bias_bf16.get())
+        bias_view = View{s.bias_bf16.get(), DType::bf16, s.dev(), {s.out}, {1}};
+      e.bias = s.bias_bf16.get() ? &bias_view : nullptr;
+      const float* muls = s.fp8_muls.as<float>();
+      const View w = s.matrix(s.weight.get(), s.weight_dtype, s.out, s.in);
+      auto run = [&](const cuda::LinearEpilogue& ep, const View& out) {
+        cuda::fp8_linear(a, s.scalar(muls), w, s.scalar(muls + 64), ep, out);
+      };
+      if (next && s.fp8_codes_in_gemm.load()) {
+        try {
+          run(e, s.matrix(y, DType::f8e4m3, m, s.out));
+          return;
+        } catch (const Error&) {
+          s.fp8_codes_in_gemm.store(false);  // cuBLASLt refused FP8 D here: the pass below
+        }
+      }
+      if (!next) {
+        run(e, s.matrix(y, DType::bf16, m, s.out));
+        return;
+      }
+      // The codes from the bf16 output: one more pass, and the bf16 rounding of v before it is
+      // quantized (which can move a code by one).
+      cuda::LinearEpilogue bf16_out = e;
+      bf16_out.out_scale = nullptr;
+      DeviceBuffer v(static_cast<size_t>(m * s.out) * dtype_size(DType::bf16), s.device);
+      run(bf16_out, s.matrix(v.get(), DType::bf16, m, s.out));
+      cuda::quantize_bf16_fp8(v.as<uint16_t>(), m * s.out, next->input_scale.as<float>(),
+                              quant::Fp8Format::kE4M3, true, static_cast<uint8_t*>(y), s.device);
+      return;
+    }
+    default:
+      break;
+  }
+  throw Error(kOp, where + ": unexpected kind " + linear_kind_name(s.kind));
+}
+
+bool CudaLinear::takes_codes() const { return state_ && state_->takes_codes(); }
+bool CudaLinear::fp8_codes_in_gemm() const {
+  return state_ && state_->kind == LinearKind::kFp8 && state_->fp8_codes_in_gemm.load();
 }
 
 int64_t CudaLinear::in_features() const { return state_ ? state_->in : 0; }

@@ -22,12 +22,26 @@
 // CPU's rule there (quant::int_qparams / fp8_scale: bit-identical scales) and send the scales
 // back: two small copies that wait for the stream, as the CPU path also computes them on the host.
 //
+// bf16 activations (forward_bf16), the way a GPU inference runtime deploys the layers: x and y
+// are bf16 rows and everything after the GEMM is fused into one pass (bias, optional GELU, store):
+//   kF32 (bf16 weights)  one cuBLASLt bf16 GEMM with the bias (rounded to bf16) and GELU in its
+//                        epilogue: the BF16 baseline
+//   kFp8                 x -> E4M3/E5M2 in one pass with the stored scale, one cuBLASLt FP8 GEMM
+//                        with scale pointers and the bias (bf16) and GELU in its epilogue
+//   kInt8                x -> s8 in one pass with the stored scale, IMMA into int32, one fused
+//                        epilogue (scales, f32 bias, GELU) -> bf16
+// and, where the next layer is of the same kind with a stored per-tensor input scale, straight to
+// that layer's input codes (Bf16Call::codes_for), which it then reads without quantizing
+// (Bf16Call::input_codes). Layers with scales computed per input, and FP8 layers with per-channel
+// weight scales, do not take this path ("[cuda_linear] ... bf16 activations need ...").
+//
 // Without the CUDA backend this compiles and every call that needs a device throws "[op] octet
 // was built without CUDA".
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "ops/cuda/qgemm.h"
 #include "runtime/linear_op.h"
 
 namespace octet::runtime {
@@ -35,6 +49,22 @@ namespace octet::runtime {
 struct CudaLinearOptions {
   int device = 0;     // CUDA device index
   bool bf16 = false;  // kF32 layers: bf16 operands (weights kept in bf16, x cast per call)
+  // kInt8 layers emitting the next layer's codes without activation: cuBLASLt's requantizing
+  // IMMA epilogue instead of IMMA + the fused kernel (cuda::LinearEpilogue::lt_requant).
+  bool int8_lt_requant = false;
+};
+
+class CudaLinear;
+
+// How one forward_bf16 call reads x and writes y.
+struct Bf16Call {
+  cuda::Activation activation = cuda::Activation::kNone;  // after the bias
+  // x holds this layer's input codes (i8, or its FP8 format), made with its stored scale: what a
+  // previous layer's forward_bf16 wrote with codes_for = this layer.
+  bool input_codes = false;
+  // y receives codes_for's input codes instead of bf16: codes_for is of this layer's kind (int8
+  // or fp8, E4M3 saturating for fp8) with a stored per-tensor input scale and in = this out.
+  const CudaLinear* codes_for = nullptr;
 };
 
 class CudaLinear {
@@ -51,6 +81,16 @@ class CudaLinear {
   // y [m, out] = x [m, in] W^T + b: x and y contiguous f32 rows in the device's memory (y 16-byte
   // aligned for FP8, as cuBLASLt's FP8 output requires). Scratch comes from the caching allocator.
   void forward(const float* x, int64_t m, float* y) const;
+
+  // y [m, out] = act(x [m, in] W^T + b) on bf16 activations (above): x bf16 rows (or codes), y
+  // bf16 rows (or the next layer's codes), contiguous device memory; FP8 layers want x, y
+  // 16-byte aligned and out a multiple of 16 (cuBLASLt's FP8 rules: clear errors otherwise).
+  void forward_bf16(const void* x, int64_t m, void* y, const Bf16Call& call = {}) const;
+  // Whether the layer reads input codes: int8 or fp8 with a stored per-tensor input scale.
+  bool takes_codes() const;
+  // kFp8: whether codes out come from cuBLASLt's FP8 output (true until cuBLASLt refuses it for
+  // this layer; from then on a bf16 store and a quantize pass make them).
+  bool fp8_codes_in_gemm() const;
 
   int64_t in_features() const;
   int64_t out_features() const;

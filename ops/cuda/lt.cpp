@@ -95,15 +95,21 @@ size_t type_size(cudaDataType_t t) {
 }
 
 struct Alignments {
-  uint32_t a, b, d, bias;
+  uint32_t a, b, c, d, bias;
 };
 
 Alignments alignments_of(const Gemm& g) {
   auto of = [](const void* p, const Layout& l) {
     return alignment(p, l.batch, l.batch_stride * static_cast<int64_t>(type_size(l.type)));
   };
-  return {of(g.a_ptr, g.a), of(g.b_ptr, g.b), of(g.d_ptr, g.d),
-          g.bias ? alignment(g.bias, 1, 0) : 256u};
+  return {of(g.a_ptr, g.a), of(g.b_ptr, g.b), of(g.c_ptr ? g.c_ptr : g.d_ptr, g.d),
+          of(g.d_ptr, g.d), g.bias ? alignment(g.bias, 1, 0) : 256u};
+}
+
+Layout c_layout(const Gemm& g) {
+  Layout c = g.d;
+  if (g.c_type >= 0) c.type = static_cast<cudaDataType_t>(g.c_type);
+  return c;
 }
 
 // Everything cublasLtMatmulAlgoGetHeuristic reads, so a cached algorithm is valid for any call
@@ -119,8 +125,14 @@ std::vector<int64_t> key_of(const Gemm& g, const Alignments& al) {
                            g.a_scale != nullptr,
                            g.b_scale != nullptr,
                            g.accumulate,
+                           g.bias_type,
+                           g.gelu,
+                           g.c_type,
+                           g.d_scale != nullptr,
+                           g.alpha_vector != nullptr,
                            al.a,
                            al.b,
+                           al.c,
                            al.d};
   for (const Layout* l : {&g.a, &g.b, &g.d})
     key.insert(key.end(), {l->type, l->rows, l->cols, l->ld, l->batch, l->batch_stride});
@@ -134,10 +146,12 @@ std::string describe(const Gemm& g) {
         l.batch > 1 ? octet::detail::concat(" batch ", l.batch, " stride ", l.batch_stride)
                     : std::string());
   };
-  return octet::detail::concat("compute ", static_cast<int>(g.compute), ", A (op ",
-                               static_cast<int>(g.trans_a), ") ", layout(g.a), ", B (op ",
-                               static_cast<int>(g.trans_b), ") ", layout(g.b), ", D ", layout(g.d),
-                               g.bias ? ", bias epilogue" : "");
+  return octet::detail::concat(
+      "compute ", static_cast<int>(g.compute), ", A (op ", static_cast<int>(g.trans_a), ") ",
+      layout(g.a), ", B (op ", static_cast<int>(g.trans_b), ") ", layout(g.b), ", D ", layout(g.d),
+      g.bias ? ", bias epilogue" : "", g.gelu ? ", gelu epilogue" : "",
+      g.c_type >= 0 ? octet::detail::concat(", C type ", g.c_type) : "",
+      g.d_scale ? ", D scale" : "", g.alpha_vector ? ", alpha per row" : "");
 }
 
 std::mutex g_cache_mutex;
@@ -160,13 +174,26 @@ void run(const Gemm& g, const char* op) {
   Desc desc(raw_desc);
   set<int32_t>(raw_desc, CUBLASLT_MATMUL_DESC_TRANSA, g.trans_a);
   set<int32_t>(raw_desc, CUBLASLT_MATMUL_DESC_TRANSB, g.trans_b);
+  if (g.bias || g.gelu) {
+    const cublasLtEpilogue_t epilogue =
+        g.gelu ? (g.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+               : CUBLASLT_EPILOGUE_BIAS;
+    set<uint32_t>(raw_desc, CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue);
+  }
   if (g.bias) {
-    set<uint32_t>(raw_desc, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
     set<const void*>(raw_desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
+    if (g.bias_type >= 0) set<int32_t>(raw_desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, g.bias_type);
   }
   if (g.a_scale) set<const void*>(raw_desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, g.a_scale);
   if (g.b_scale) set<const void*>(raw_desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, g.b_scale);
+  if (g.d_scale) set<const void*>(raw_desc, CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, g.d_scale);
+  OCTET_CHECK(!g.alpha_vector || !g.accumulate, op, "an alpha vector needs beta = 0");
+  if (g.alpha_vector)
+    set<int32_t>(raw_desc, CUBLASLT_MATMUL_DESC_POINTER_MODE,
+                 CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_ZERO);
   const LayoutHandle a = make_layout(g.a), b = make_layout(g.b), d = make_layout(g.d);
+  const LayoutHandle c = g.c_type >= 0 ? make_layout(c_layout(g)) : nullptr;
+  cublasLtMatrixLayout_t c_raw = c ? c.get() : d.get();
 
   const Alignments al = alignments_of(g);
   const std::vector<int64_t> key = key_of(g, al);
@@ -184,14 +211,14 @@ void run(const Gemm& g, const char* op) {
       const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
           {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al.a},
           {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, al.b},
-          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al.d},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al.c},
           {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, al.d}};
       for (const auto& [attr, value] : aligns)
         OCTET_LT_CHECK(cublasLtMatmulPreferenceSetAttribute(raw_pref, attr, &value, sizeof(value)));
       cublasLtMatmulHeuristicResult_t result{};
       int found = 0;
       const cublasStatus_t rc = cublasLtMatmulAlgoGetHeuristic(
-          state.handle, raw_desc, a.get(), b.get(), d.get(), d.get(), raw_pref, 1, &result, &found);
+          state.handle, raw_desc, a.get(), b.get(), c_raw, d.get(), raw_pref, 1, &result, &found);
       OCTET_CHECK(rc == CUBLAS_STATUS_SUCCESS && found > 0, op,
                   "cuBLASLt has no algorithm for this problem (", describe(g),
                   "): ", cublasLtGetStatusString(rc));
@@ -216,9 +243,11 @@ void run(const Gemm& g, const char* op) {
     default:
       alpha.f = 1, beta.f = g.accumulate ? 1.f : 0.f;
   }
-  OCTET_LT_CHECK(cublasLtMatmul(state.handle, raw_desc, &alpha, g.a_ptr, a.get(), g.b_ptr, b.get(),
-                                &beta, g.d_ptr, d.get(), g.d_ptr, d.get(), &algo, state.workspace,
-                                kWorkspaceBytes, stream));
+  // With an alpha vector, alpha is its device pointer and beta is zero.
+  const void* alpha_arg = g.alpha_vector ? g.alpha_vector : static_cast<const void*>(&alpha);
+  OCTET_LT_CHECK(cublasLtMatmul(state.handle, raw_desc, alpha_arg, g.a_ptr, a.get(), g.b_ptr,
+                                b.get(), &beta, g.c_ptr ? g.c_ptr : g.d_ptr, c_raw, g.d_ptr,
+                                d.get(), &algo, state.workspace, kWorkspaceBytes, stream));
 }
 
 size_t cache_size() {

@@ -18,8 +18,11 @@ struct Layout {
   int64_t batch = 1, batch_stride = 0;
 };
 
-// D = alpha * op(A) op(B) (+ beta * C) (+ bias over D's rows), C and D the same buffer.
-// a_scale / b_scale: device pointers to f32 multipliers of A and B (FP8 only), or null.
+// D = act(alpha * op(A) op(B) (+ beta * C) (+ bias over D's rows)), C and D the same buffer.
+// a_scale / b_scale: device pointers to f32 multipliers of A and B (FP8 only), or null; d_scale
+// multiplies the result before it is stored as FP8 (D = e4m3 / e5m2). alpha_vector: a device f32
+// vector of d.rows alphas, one per row of D (CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_ZERO;
+// accumulate must be false then).
 struct Gemm {
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
   cudaDataType_t scale_type = CUDA_R_32F;  // type of alpha and beta (host values)
@@ -29,6 +32,15 @@ struct Gemm {
   const void* b_ptr = nullptr;
   void* d_ptr = nullptr;
   const void* bias = nullptr;  // length d.rows, D's element type; enables the BIAS epilogue
+  int bias_type = -1;          // a cudaDataType_t when the bias is not D's type (the rules'
+                               // exceptions: f32 for IMMA with int8 D, bf16 for FP8 D)
+  bool gelu = false;           // GELU (tanh form) after the bias: the GELU / GELU_BIAS epilogues
+  int c_type = -1;             // a cudaDataType_t when C is not D's type (FP8 D takes a bf16 C)
+  const void* d_scale = nullptr;
+  const void* alpha_vector = nullptr;
+  // C's own buffer (unread, beta = 0) when C's type is not D's: cuBLASLt refuses a C that aliases
+  // D under another layout (CUBLAS_STATUS_INVALID_VALUE, seen on an H100 with FP8 D).
+  const void* c_ptr = nullptr;
   const void* a_scale = nullptr;
   const void* b_scale = nullptr;
   bool accumulate = false;  // beta = 1, else 0

@@ -99,7 +99,102 @@ __global__ void quantize_rows_kernel(const float* x, int64_t m, int64_t k, int64
   }
 }
 
+// The bf16 quantizers: Encode maps one f32 value to its code. Each thread takes groups of 8 values
+// (one 16-byte load, one 8-byte store) when kVector; the n % 8 tail, or everything when the
+// pointers are not aligned for it, goes one value at a time.
+struct Int8FromBf16 {
+  float inv_s, lo, hi;
+  __device__ uint8_t operator()(float x) const {
+    return static_cast<uint8_t>(int_code<int8_t>(x, inv_s, 0.0f, lo, hi));
+  }
+};
+template <int kMantissaBits>
+struct Fp8FromBf16 {
+  float s;
+  bool saturate;
+  __device__ uint8_t operator()(float x) const {
+    return fp8::encode<kMantissaBits>(__fmul_rn(x, s), saturate);
+  }
+};
+
+template <bool kVector, typename Encode>
+__device__ void quantize_bf16_body(const uint16_t* x, int64_t n, uint8_t* out, Encode encode) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const int64_t first = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  int64_t done = 0;
+  if constexpr (kVector) {
+    const int64_t groups = n / 8;
+    for (int64_t g = first; g < groups; g += stride) {
+      const uint4 v = reinterpret_cast<const uint4*>(x)[g];
+      const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+      uint32_t packed[2] = {0, 0};
+      for (int k = 0; k < 8; ++k) {
+        const uint16_t bits = static_cast<uint16_t>(words[k / 2] >> (16 * (k % 2)));
+        packed[k / 4] |= static_cast<uint32_t>(encode(bf16_bits_to_f32(bits))) << (8 * (k % 4));
+      }
+      reinterpret_cast<uint2*>(out)[g] = make_uint2(packed[0], packed[1]);
+    }
+    done = groups * 8;
+  }
+  for (int64_t i = done + first; i < n; i += stride) out[i] = encode(bf16_bits_to_f32(x[i]));
+}
+
+template <bool kVector, typename Encode>
+__global__ void quantize_bf16_kernel(const uint16_t* x, int64_t n, uint8_t* out, Encode encode) {
+  quantize_bf16_body<kVector>(x, n, out, encode);
+}
+
+// The scale is read on the device (it may have been computed there); each thread derives its own
+// multiplier, as quantize_int_kernel does.
+template <bool kVector>
+__global__ void quantize_bf16_int8_kernel(const uint16_t* x, int64_t n, const float* scale,
+                                          float lo, float hi, int8_t* out) {
+  quantize_bf16_body<kVector>(x, n, reinterpret_cast<uint8_t*>(out),
+                              Int8FromBf16{__fdiv_rn(1.0f, scale[0]), lo, hi});
+}
+template <bool kVector, int kMantissaBits>
+__global__ void quantize_bf16_fp8_kernel(const uint16_t* x, int64_t n, const float* scale,
+                                         bool saturate, uint8_t* out) {
+  quantize_bf16_body<kVector>(x, n, out, Fp8FromBf16<kMantissaBits>{scale[0], saturate});
+}
+
+unsigned blocks_for_groups(int64_t n, bool vector) { return blocks_for(vector ? (n + 7) / 8 : n); }
+
 }  // namespace
+
+void quantize_bf16_int8(const uint16_t* x, int64_t n, const float* scale, int64_t qmin,
+                        int64_t qmax, int8_t* out, int device) {
+  OCTET_CHECK(n >= 0, "quantize_bf16_int8", "negative length ", n);
+  if (n == 0) return;
+  cudaStream_t s = stream_on(device);
+  const bool vector = is_aligned(x, 16) && is_aligned(out, 8);
+  const float lo = static_cast<float>(qmin), hi = static_cast<float>(qmax);
+  const unsigned blocks = blocks_for_groups(n, vector);
+  if (vector)
+    quantize_bf16_int8_kernel<true><<<blocks, kThreads, 0, s>>>(x, n, scale, lo, hi, out);
+  else
+    quantize_bf16_int8_kernel<false><<<blocks, kThreads, 0, s>>>(x, n, scale, lo, hi, out);
+  OCTET_CUDA_CHECK_LAUNCH();
+}
+
+void quantize_bf16_fp8(const uint16_t* x, int64_t n, const float* scale, Fp8Format format,
+                       bool saturate, uint8_t* out, int device) {
+  OCTET_CHECK(n >= 0, "quantize_bf16_fp8", "negative length ", n);
+  if (n == 0) return;
+  cudaStream_t s = stream_on(device);
+  const bool vector = is_aligned(x, 16) && is_aligned(out, 8);
+  const unsigned blocks = blocks_for_groups(n, vector);
+  const bool e4m3 = format == Fp8Format::kE4M3;
+  if (vector && e4m3)
+    quantize_bf16_fp8_kernel<true, 3><<<blocks, kThreads, 0, s>>>(x, n, scale, saturate, out);
+  else if (vector)
+    quantize_bf16_fp8_kernel<true, 2><<<blocks, kThreads, 0, s>>>(x, n, scale, saturate, out);
+  else if (e4m3)
+    quantize_bf16_fp8_kernel<false, 3><<<blocks, kThreads, 0, s>>>(x, n, scale, saturate, out);
+  else
+    quantize_bf16_fp8_kernel<false, 2><<<blocks, kThreads, 0, s>>>(x, n, scale, saturate, out);
+  OCTET_CUDA_CHECK_LAUNCH();
+}
 
 template <typename Code>
 void quantize_int(const float* x, int64_t n, const quant::ScaleLayout& layout, const float* scale,

@@ -26,6 +26,15 @@ void quantize_fp8(const float* x, int64_t n, const quant::ScaleLayout& layout, c
 void dequantize_fp8(const uint8_t* q, int64_t n, const quant::ScaleLayout& layout,
                     const float* scale, quant::Fp8Format format, float* out, int device);
 
+// From bf16 activations (the raw 16-bit patterns of DType::bf16) under one static per-tensor scale
+// s (device f32 [1]): int8 q = clamp(nearbyint(x * (1/s)), qmin, qmax) and FP8 q = encode(x * s),
+// exactly quantize_int / quantize_fp8 of the same values held as f32 (bf16 -> f32 is exact). One
+// pass: 16-byte loads of 8 values per thread when x is 16-byte and out 8-byte aligned.
+void quantize_bf16_int8(const uint16_t* x, int64_t n, const float* scale, int64_t qmin,
+                        int64_t qmax, int8_t* out, int device);
+void quantize_bf16_fp8(const uint16_t* x, int64_t n, const float* scale, quant::Fp8Format format,
+                       bool saturate, uint8_t* out, int device);
+
 // Per-row symmetric int8 (narrow range, current scaling) of x [m, k] with row stride ldx: each
 // row's max |x| is reduced on the device, the m values come to the host for the CPU's own scale
 // rule (int_qparams, which throws on a non-finite row, naming quantize_rows_int8), the scales go

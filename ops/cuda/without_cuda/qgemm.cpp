@@ -16,5 +16,16 @@ void fp8_gemm(const View&, const View&, const View&, const View&, const View*, c
   no_backend("fp8_gemm");
 }
 bool has_fp8(int) { no_backend("fp8_gemm"); }
+void bf16_linear(const View&, const View&, const LinearEpilogue&, const View&) {
+  no_backend("bf16_linear");
+}
+void fp8_linear(const View&, const View&, const View&, const View&, const LinearEpilogue&,
+                const View&) {
+  no_backend("fp8_linear");
+}
+void int8_linear(const View&, const View&, const View&, const View&, const LinearEpilogue&,
+                 const View&) {
+  no_backend("int8_linear");
+}
 
 }  // namespace octet::cuda

@@ -23,6 +23,13 @@ void dequantize_fp8(const uint8_t*, int64_t, const quant::ScaleLayout&, const fl
                     quant::Fp8Format, float*, int) {
   no_backend("dequantize_fp8");
 }
+void quantize_bf16_int8(const uint16_t*, int64_t, const float*, int64_t, int64_t, int8_t*, int) {
+  no_backend("quantize_bf16_int8");
+}
+void quantize_bf16_fp8(const uint16_t*, int64_t, const float*, quant::Fp8Format, bool, uint8_t*,
+                       int) {
+  no_backend("quantize_bf16_fp8");
+}
 void quantize_rows_int8(const float*, int64_t, int64_t, int64_t, int8_t*, float*, int) {
   no_backend("quantize_rows_int8");
 }
