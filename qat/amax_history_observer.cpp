@@ -67,41 +67,53 @@ void AmaxHistoryObserver::observe(const Tensor& x) {
   const Batch batch = checked_batch(x);
   if (batch.numel() == 0) return;
   require_device_of(x, amax_history_);
-  if (on_cuda(x.device())) {
-    observe_cuda(batch);
-    return;
+  const Device dev = amax_history_.device();
+  Tensor amax = Tensor::empty({channels()}, DType::f32, dev);
+  if (on_cuda(dev)) {
+    cuda::abs_max(batch.device_values(), batch.numel(), batch.layout, amax.view().ptr<float>(),
+                  dev.index);
+  } else {
+    quant::abs_max(batch.values(), batch.numel(), batch.layout, amax.data<float>());
   }
-  const int64_t n = channels();
-  std::vector<float> amax(static_cast<size_t>(n));
-  quant::abs_max(batch.values(), batch.numel(), batch.layout, amax.data());
-  parallel::sync_statistics_max(amax.data(), n);  // the global batch's amax, on every rank
-  // Commit the scale of the history so far, then slide the window by one step.
-  const QParams committed = qparams();
-  std::memcpy(scale_.data<float>(), committed.scale.data<float>(), n * sizeof(float));
-  float* history = amax_history_.data<float>();
-  std::memmove(history + n, history, (history_length_ - 1) * n * sizeof(float));
-  std::copy(amax.begin(), amax.end(), history);
-  mark_observed();
+  record(amax);
 }
 
-// The steps above on the device: the batch amax by cuda::abs_max, then the commit of the scale
-// and the slide of the window in one kernel (cuda::amax_history_observe).
-void AmaxHistoryObserver::observe_cuda(const Batch& batch) {
-  const Device dev = amax_history_.device();
+bool AmaxHistoryObserver::takes_amax_of(const Tensor& x) const {
+  return channels() == 1 && x.dtype() == DType::f32 && x.numel() > 0;
+}
+
+void AmaxHistoryObserver::observe_amax(const Tensor& batch_amax) {
+  if (frozen()) return;
+  OCTET_CHECK(batch_amax.dtype() == DType::f32 && batch_amax.numel() == channels(), "observer",
+              "AmaxHistoryObserver over ", channels(), " scales got the amax ", batch_amax.str());
+  require_device_of(batch_amax, amax_history_);
+  record(batch_amax.contiguous());
+}
+
+// The batch amax (the global batch's, after the cross-rank MAX) enters the history: commit the
+// scale of the history so far, then slide the window by one step. On a device the commit and the
+// slide are one kernel (cuda::amax_history_observe); the all-reduce works on host memory, so
+// under data parallelism the amax makes the round trip there.
+void AmaxHistoryObserver::record(const Tensor& batch_amax) {
   const int64_t n = channels();
-  Tensor amax = Tensor::empty({n}, DType::f32, dev);
-  cuda::abs_max(batch.device_values(), batch.numel(), batch.layout, amax.view().ptr<float>(),
-                dev.index);
-  if (parallel::statistics_sync_active()) {
-    // The all-reduce works on host memory: under data parallelism the batch amax makes the round
-    // trip (the CPU path's sync_statistics_max, with the same values).
-    std::vector<float> host = amax.to_vector<float>();
-    parallel::sync_statistics_max(host.data(), n);
-    amax = Tensor::from_vector(host, {n}).to(dev);
+  const Device dev = amax_history_.device();
+  std::vector<float> amax;
+  if (!on_cuda(dev) || parallel::statistics_sync_active()) {
+    amax = batch_amax.to_vector<float>();
+    parallel::sync_statistics_max(amax.data(), n);  // the global batch's amax, on every rank
   }
-  cuda::amax_history_observe(amax.view().ptr<float>(), n, history_length_, most_recent_, spec(),
-                             margin_, amax_history_.view().ptr<float>(), scale_.view().ptr<float>(),
-                             dev.index);
+  if (on_cuda(dev)) {
+    const Tensor merged = amax.empty() ? batch_amax : Tensor::from_vector(amax, {n}).to(dev);
+    cuda::amax_history_observe(merged.view().ptr<float>(), n, history_length_, most_recent_, spec(),
+                               margin_, amax_history_.view().ptr<float>(),
+                               scale_.view().ptr<float>(), dev.index);
+  } else {
+    const QParams committed = qparams();
+    std::memcpy(scale_.data<float>(), committed.scale.data<float>(), n * sizeof(float));
+    float* history = amax_history_.data<float>();
+    std::memmove(history + n, history, (history_length_ - 1) * n * sizeof(float));
+    std::copy(amax.begin(), amax.end(), history);
+  }
   mark_observed();
 }
 

@@ -32,8 +32,15 @@ class AmaxHistoryObserver : public Observer {
   // The history reduced per scale (max with NaN winning, or row 0). Copies from a device.
   std::vector<float> reduced_amax() const;
 
+  // observe(x) from x's amax, computed elsewhere: fake-quant finds it in the pass that quantizes
+  // x (qat/fake_quant.h's FakeQuantExtras), so delayed scaling reads x once. batch_amax: f32
+  // [channels] on the observer's device; the same update as observe(x), cross-rank MAX included.
+  void observe_amax(const Tensor& batch_amax);
+  // Whether observe_amax can stand in for observe(x): one scale, and x f32 and not empty.
+  bool takes_amax_of(const Tensor& x) const;
+
  private:
-  void observe_cuda(const Batch& batch);
+  void record(const Tensor& batch_amax);
 
   int64_t history_length_;
   bool most_recent_;

@@ -4,8 +4,10 @@
 
 #include "framework/tensor/autograd.h"
 #include "ops/cuda/fake_quant.h"
+#include "ops/cuda/fake_quant_fused.h"
 #include "ops/on_device.h"
 #include "ops/quant/fake_quant.h"
+#include "ops/quant/range.h"
 
 namespace octet::qat {
 namespace {
@@ -48,43 +50,76 @@ Tensor masked_gradient(const Tensor& grad_out, const Tensor& mask, DType dtype) 
 
 const float* optional_f32(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
+// Whether the backward may overwrite the incoming gradient: the engine hands each node the
+// gradient it alone holds unless the same tensor also went to another input or a leaf (add's rule
+// returns one tensor twice), and then these counts are above one. Views of it would share the
+// storage.
+bool exclusively_owned(const Tensor& g) {
+  return g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 && g.is_contiguous();
+}
+
 }  // namespace
 
 Tensor fake_quant(const Tensor& x, const quant::QuantSpec& spec, const QParams& params, Ste ste) {
+  return fake_quant_fused(x, spec, params, ste, {}).y;
+}
+
+FakeQuantResult fake_quant_fused(const Tensor& x, const quant::QuantSpec& spec,
+                                 const QParams& params, Ste ste, const FakeQuantExtras& extras) {
   spec.validate();
   check_qparams("fake_quant", spec, params, x.shape());
   OCTET_CHECK(x.dtype() == DType::f32 || (x.dtype() == DType::f64 && !spec.is_fp8()), "fake_quant",
               spec.str(), " computes in f32", spec.is_fp8() ? "" : " or f64", ", got ", x.str());
+  const DType out_dtype = extras.output_dtype.value_or(x.dtype());
+  OCTET_CHECK(out_dtype == x.dtype() || (x.dtype() == DType::f32 && out_dtype == DType::bf16),
+              "fake_quant", "writes ", x.str(), " as its own dtype or, from f32, as bf16; not ",
+              dtype_name(out_dtype));
   const quant::ScaleLayout layout = quant::scale_layout(spec, x.shape());
+  OCTET_CHECK(!extras.amax || (x.dtype() == DType::f32 && layout.count == 1), "fake_quant",
+              "a fused amax is for f32 tensors with one scale; ", spec.str(), " on ", x.str(),
+              " has ", layout.count);
   const Device dev = params.zero_point.defined()
                          ? common_device("fake_quant", {x.device(), params.scale.device(),
                                                         params.zero_point.device()})
                          : common_device("fake_quant", {x.device(), params.scale.device()});
   Tensor xs = x.detach().contiguous();
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), dev);
   const bool want_mask = ste == Ste::kClipped && x.requires_grad();
   Tensor mask = want_mask ? Tensor::empty(x.shape(), DType::u8, dev) : Tensor();
   const Tensor scale = params.scale.detach().contiguous();
   const Tensor zp =
       params.zero_point.defined() ? params.zero_point.detach().contiguous() : Tensor();
+  FakeQuantResult result;
+  if (extras.amax) result.amax = Tensor::empty({1}, DType::f32, dev);
+  // On a GPU the pass also flags whether anything clipped, so the backward can skip the mask.
+  Tensor clipped;
   if (on_cuda(dev)) {
+    result.y = Tensor::empty(x.shape(), out_dtype, dev);
     uint8_t* m = want_mask ? static_cast<uint8_t*>(mask.view().data) : nullptr;
-    if (spec.is_fp8()) {
-      cuda::fake_quant_fp8(dev_ptr<float>(xs), xs.numel(), layout, dev_ptr<float>(scale),
-                           quant::fp8_format_of(spec.format), spec.saturate, dev_ptr<float>(y), m,
-                           dev.index);
-    } else if (x.dtype() == DType::f32) {
-      cuda::fake_quant_int(dev_ptr<float>(xs), xs.numel(), layout, dev_ptr<float>(scale),
-                           dev_ptr_or_null<float>(zp), spec.qmin, spec.qmax, dev_ptr<float>(y), m,
-                           dev.index);
+    if (x.dtype() == DType::f32) {
+      if (want_mask) clipped = Tensor::zeros({1}, DType::i32, dev);
+      const cuda::FakeQuantOutputs out{result.y.view().data, out_dtype, m,
+                                       extras.amax ? dev_ptr<float>(result.amax) : nullptr,
+                                       want_mask ? dev_ptr<int32_t>(clipped) : nullptr};
+      if (spec.is_fp8()) {
+        cuda::fake_quant_fp8_fused(dev_ptr<float>(xs), xs.numel(), layout, dev_ptr<float>(scale),
+                                   quant::fp8_format_of(spec.format), spec.saturate, out,
+                                   dev.index);
+      } else {
+        cuda::fake_quant_int_fused(dev_ptr<float>(xs), xs.numel(), layout, dev_ptr<float>(scale),
+                                   dev_ptr_or_null<float>(zp), spec.qmin, spec.qmax, out,
+                                   dev.index);
+      }
     } else {
       const Tensor scale64 = scale.to(DType::f64);
       const Tensor zp64 = zp.defined() ? zp.to(DType::f64) : Tensor();
       cuda::fake_quant_int(dev_ptr<double>(xs), xs.numel(), layout, dev_ptr<double>(scale64),
-                           dev_ptr_or_null<double>(zp64), spec.qmin, spec.qmax, dev_ptr<double>(y),
-                           m, dev.index);
+                           dev_ptr_or_null<double>(zp64), spec.qmin, spec.qmax,
+                           dev_ptr<double>(result.y), m, dev.index);
     }
   } else {
+    // The CPU computes y in x's dtype and casts it (the same rounding the device kernel does in
+    // place); amax is range.h's, a second pass.
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), dev);
     uint8_t* m = want_mask ? mask.data<uint8_t>() : nullptr;
     if (spec.is_fp8()) {
       quant::fake_quant_fp8(xs.data<float>(), xs.numel(), layout, scale.data<float>(),
@@ -99,11 +134,24 @@ Tensor fake_quant(const Tensor& x, const quant::QuantSpec& spec, const QParams& 
                             zp64.defined() ? zp64.data<double>() : nullptr, spec.qmin, spec.qmax,
                             y.data<double>(), m);
     }
+    if (extras.amax) {
+      quant::abs_max(xs.data<float>(), xs.numel(), layout, result.amax.data<float>());
+    }
+    result.y = out_dtype == x.dtype() ? y : y.to(out_dtype);
   }
+  // The gradient stays in x's dtype whatever y's is (autocast keeps gradients f32).
   const DType dtype = x.dtype();
-  return record(y, "fake_quant", {x}, [mask, dtype](const Tensor& g, const NeedsGrad&) {
-    return std::vector<Tensor>{mask.defined() ? masked_gradient(g, mask, dtype) : g};
-  });
+  result.y = record(
+      result.y, "fake_quant", {x}, [mask, clipped, dtype](const Tensor& g, const NeedsGrad&) {
+        if (clipped.defined() && g.dtype() == DType::f32 && exclusively_owned(g)) {
+          cuda::apply_ste_mask_in_place(dev_ptr<float>(g), mask.view().ptr<uint8_t>(), g.numel(),
+                                        dev_ptr<int32_t>(clipped), g.device().index);
+          return std::vector<Tensor>{g};
+        }
+        const Tensor g_in = g.dtype() == dtype ? g : g.to(dtype);
+        return std::vector<Tensor>{mask.defined() ? masked_gradient(g_in, mask, dtype) : g_in};
+      });
+  return result;
 }
 
 Tensor fake_quant_lsq(const Tensor& x, const quant::QuantSpec& spec, const Tensor& scale,

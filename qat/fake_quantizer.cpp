@@ -11,6 +11,7 @@
 #include "ops/on_device.h"
 #include "ops/quant/dynamic_scales.h"
 #include "ops/quant/scale_rules.h"
+#include "qat/amax_history_observer.h"
 
 namespace octet::qat {
 
@@ -165,7 +166,13 @@ QParams FakeQuantizer::qparams(const Tensor& x) const {
   return {};
 }
 
-Tensor FakeQuantizer::forward(const Tensor& x) {
+Tensor FakeQuantizer::forward(const Tensor& x) { return quantize(x, std::nullopt); }
+
+Tensor FakeQuantizer::forward_for_gemm(const Tensor& x, DType compute) {
+  return quantize(x, compute);
+}
+
+Tensor FakeQuantizer::quantize(const Tensor& x, std::optional<DType> output) {
   // Statistics come from training batches only (and calibration, which puts the quantizers in
   // training mode): evaluating on a test set must not move the scales.
   const bool observing = observer_ && observer_enabled() && is_training();
@@ -180,14 +187,22 @@ Tensor FakeQuantizer::forward(const Tensor& x) {
     return x;
   }
   if (delayed) {
-    Tensor y =
-        fake_quant(x, config_.spec, on_device(observer_->qparams(), x.device()), config_.ste);
-    if (observing) observer_->observe(x.detach());
-    return y;
+    // The amax the history records comes from the quantizing pass where the observer takes it.
+    auto* history = observing ? dynamic_cast<AmaxHistoryObserver*>(observer_.get()) : nullptr;
+    const bool fused_amax = history != nullptr && history->takes_amax_of(x);
+    FakeQuantResult r =
+        fake_quant_fused(x, config_.spec, on_device(observer_->qparams(), x.device()), config_.ste,
+                         {output, fused_amax});
+    if (fused_amax) {
+      history->observe_amax(r.amax);
+    } else if (observing) {
+      observer_->observe(x.detach());
+    }
+    return r.y;
   }
   const quant::QuantSpec& spec = config_.spec;
   if (spec.scale_source != ScaleSource::kLearned) {
-    return fake_quant(x, spec, on_device(qparams(x), x.device()), config_.ste);
+    return fake_quant_fused(x, spec, on_device(qparams(x), x.device()), config_.ste, {output}).y;
   }
   if (host_switch(learned_initialized_) == 0.0f) {
     // LSQ starts from the min-max scale of the first tensor it sees (as PyTorch's learnable

@@ -12,6 +12,7 @@
 // device (observer.h), and the switches, the observer's "observed" flag and LSQ's "initialised"
 // flag are read from host memory (host_switch), so the checks a forward makes cost nothing.
 #include <memory>
+#include <optional>
 
 #include "framework/nn/module.h"
 #include "ops/quant/dynamic_scales.h"
@@ -38,6 +39,12 @@ class FakeQuantizer : public nn::Module {
   // gradients to the learned scale.
   Tensor forward(const Tensor& x);
 
+  // forward(x) for a GEMM that takes its operands in `compute` (bf16 under autocast, which
+  // framework's linear accepts as they are): the fake-quantized values come back already rounded
+  // to it, from the pass that quantizes them (the bits a cast of forward(x) would give, with the
+  // same f32 gradient). Where fake-quant is off or the scale is learned, forward(x) itself.
+  Tensor forward_for_gemm(const Tensor& x, DType compute);
+
   // The parameters fake-quant uses now (x is needed for kCurrent, where they come from it).
   QParams qparams(const Tensor& x) const;
 
@@ -49,6 +56,7 @@ class FakeQuantizer : public nn::Module {
   const quant::QuantSpec& spec() const { return config_.spec; }
 
  private:
+  Tensor quantize(const Tensor& x, std::optional<DType> output);
   QParams current_qparams(const Tensor& x) const;
   QParams current_qparams_cuda(const Tensor& xs, const quant::ScaleLayout& layout,
                                const Shape& shape, const quant::StatisticsMerge& merge) const;

@@ -1,5 +1,8 @@
 #include "qat/quant_layers.h"
 
+#include <optional>
+
+#include "framework/autocast.h"
 #include "framework/functional/conv.h"
 #include "framework/functional/linear.h"
 #include "framework/functional/norm.h"
@@ -28,9 +31,15 @@ int64_t input_scale_count(const char* layer, const TensorQuantConfig& c, int64_t
 
 // Weights are identical on every rank (data parallelism broadcasts them and applies the same
 // averaged gradients), so their statistics need no cross-rank reduction.
-Tensor fake_quant_weight(FakeQuantizer& quantizer, const Tensor& weight) {
+Tensor fake_quant_weight(FakeQuantizer& quantizer, const Tensor& weight,
+                         std::optional<DType> gemm_dtype = std::nullopt) {
   parallel::LocalStatisticsScope local;
-  return quantizer.forward(weight);
+  return gemm_dtype ? quantizer.forward_for_gemm(weight, *gemm_dtype) : quantizer.forward(weight);
+}
+
+// The dtype a linear layer's GEMM takes f32 operands in: bf16 under autocast, else none (f32).
+std::optional<DType> linear_gemm_dtype(const Tensor& x) {
+  return x.dtype() == DType::f32 ? autocast_dtype() : std::nullopt;
 }
 
 }  // namespace
@@ -49,9 +58,15 @@ QuantLinear::QuantLinear(const nn::Linear& source, const LayerQuantConfig& confi
                                 config.input, input_scale_count("QuantLinear", config.input, in_)));
 }
 
+// Under autocast the fake-quantizers hand the GEMM its bf16 operands directly: one pass over the
+// input instead of three (quantize, cast, observe), the same values and gradients.
 Tensor QuantLinear::forward(const Tensor& x) {
-  return linear(quantizes_input() ? input_fq_->forward(x) : x,
-                fake_quant_weight(*weight_fq_, weight_), bias_);
+  const std::optional<DType> gemm_dtype = linear_gemm_dtype(x);
+  Tensor input = x;
+  if (quantizes_input()) {
+    input = gemm_dtype ? input_fq_->forward_for_gemm(x, *gemm_dtype) : input_fq_->forward(x);
+  }
+  return linear(input, fake_quant_weight(*weight_fq_, weight_, gemm_dtype), bias_);
 }
 
 QuantConv2d::QuantConv2d(const nn::Conv2d& source, const LayerQuantConfig& config)

@@ -86,6 +86,15 @@ View transposed(View v) {
   return v;
 }
 
+// Under autocast an operand of linear may arrive already in the compute dtype: QAT's fake-quant
+// writes the bf16 values the GEMM takes in the pass that quantizes them (qat/quant_layers.cpp), so
+// no second pass casts them. Such an operand counts as f32 (the dtype of the output and of every
+// gradient under autocast, its own included).
+DType autocast_operand_dtype(const Tensor& t) {
+  const std::optional<DType> compute = autocast_dtype();
+  return compute && t.dtype() == *compute ? DType::f32 : t.dtype();
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -124,7 +133,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_floats("linear", x, weight);
+  const DType dtype = autocast_operand_dtype(x);
+  OCTET_CHECK(dtype == autocast_operand_dtype(weight), "linear", "dtypes differ: ", x.str(), " vs ",
+              weight.str());
+  OCTET_CHECK(dtype == DType::f32 || dtype == DType::f64, "linear",
+              "computes in f32 or f64 (bf16 operands only under autocast), got ", x.str());
   if (bias.defined()) {
     common_device("linear", {x.device(), weight.device(), bias.device()});
   } else {
@@ -133,13 +146,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   OCTET_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear", "input ",
               x.str(), " does not fit weight ", weight.str(), " (expects [..., ", weight.size(1),
               "])");
-  OCTET_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0) &&
-                                  bias.dtype() == weight.dtype()),
+  OCTET_CHECK(!bias.defined() ||
+                  (bias.dim() == 1 && bias.size(0) == weight.size(0) && bias.dtype() == dtype),
               "linear", "bias ", bias.str(), " does not fit weight ", weight.str());
   // Under autocast x and the weight go to bf16 (the backward reuses these copies, and the
   // gradient goes to bf16 once for both of its GEMMs); the bias, the output and all gradients stay
   // f32, the bias added by the GEMM into its f32 output.
-  const DType dtype = x.dtype(), compute = gemm_dtype(dtype);
+  const DType compute = gemm_dtype(dtype);
   Tensor x2 = rows_of(in_dtype(x, compute));
   Tensor w = compute == dtype ? weight.contiguous().detach() : in_dtype(weight, compute);
   Tensor bc = bias.defined() ? bias.contiguous().detach() : Tensor();

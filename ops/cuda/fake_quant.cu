@@ -2,7 +2,7 @@
 
 #include "ops/cuda/check.h"
 #include "ops/cuda/fake_quant.h"
-#include "ops/cuda/fp8.cuh"
+#include "ops/cuda/fake_quant_fused.h"
 #include "ops/cuda/indexing.cuh"
 #include "ops/cuda/quant_runs.cuh"
 #include "ops/cuda/range.h"
@@ -20,6 +20,7 @@ using quant_detail::Runs;
 __device__ __forceinline__ float reciprocal(float s) { return __fdiv_rn(1.0f, s); }
 __device__ __forceinline__ double reciprocal(double s) { return __ddiv_rn(1.0, s); }
 
+// The f64 kernel (gradient checks); f32 runs fake_quant_fused.cu's.
 template <typename T>
 __global__ void fake_quant_int_kernel(const T* x, int64_t n, Runs runs, const T* scale,
                                       const T* zero_point, T lo, T hi, T* y, uint8_t* mask) {
@@ -52,23 +53,6 @@ __global__ void ste_mask_x4_kernel(const float4* dy, const uchar4* mask, int64_t
     const float4 g = dy[i];
     const uchar4 m = mask[i];
     dx[i] = make_float4(m.x ? g.x : 0.0f, m.y ? g.y : 0.0f, m.z ? g.z : 0.0f, m.w ? g.w : 0.0f);
-  }
-}
-
-template <int kMantissaBits>
-__global__ void fake_quant_fp8_kernel(const float* x, int64_t n, Runs runs, const float* scale,
-                                      bool saturate, float max, float* y, uint8_t* mask) {
-  // 1/s is an IEEE division: done once per scale a thread meets, not once per element (a
-  // per-tensor scale makes that once per thread).
-  int64_t c_seen = -1;
-  float s = 0.0f, inv = 0.0f;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t c = runs.scale_of(i);
-    if (c != c_seen) s = scale[c], inv = reciprocal(s), c_seen = c;
-    const float xs = __fmul_rn(x[i], s);
-    y[i] = __fmul_rn(fp8::decode<kMantissaBits>(fp8::encode<kMantissaBits>(xs, saturate)), inv);
-    if (mask != nullptr) mask[i] = fabsf(xs) <= max ? 1 : 0;
   }
 }
 
@@ -133,12 +117,17 @@ template <typename T>
 void fake_quant_int(const T* x, int64_t n, const quant::ScaleLayout& layout, const T* scale,
                     const T* zero_point, int64_t qmin, int64_t qmax, T* y, uint8_t* mask,
                     int device) {
-  const Runs runs = quant_detail::runs_of(layout, n, "fake_quant_int");
-  if (n == 0) return;
-  cudaStream_t s = stream_on(device);
-  fake_quant_int_kernel<T>
-      <<<blocks_for(n), kThreads, 0, s>>>(x, n, runs, scale, zero_point, T(qmin), T(qmax), y, mask);
-  OCTET_CUDA_CHECK_LAUNCH();
+  if constexpr (std::is_same_v<T, float>) {
+    // The f32 kernel is the fused one's (vector loads), without its extras.
+    fake_quant_int_fused(x, n, layout, scale, zero_point, qmin, qmax, {y, DType::f32, mask},
+                         device);
+  } else {
+    const Runs runs = quant_detail::runs_of(layout, n, "fake_quant_int");
+    if (n == 0) return;
+    fake_quant_int_kernel<T><<<blocks_for(n), kThreads, 0, stream_on(device)>>>(
+        x, n, runs, scale, zero_point, T(qmin), T(qmax), y, mask);
+    OCTET_CUDA_CHECK_LAUNCH();
+  }
 }
 
 template <typename T>
@@ -165,18 +154,7 @@ void apply_ste_mask(const T* dy, const uint8_t* mask, int64_t n, T* dx, int devi
 
 void fake_quant_fp8(const float* x, int64_t n, const quant::ScaleLayout& layout, const float* scale,
                     Fp8Format format, bool saturate, float* y, uint8_t* mask, int device) {
-  const Runs runs = quant_detail::runs_of(layout, n, "fake_quant_fp8");
-  if (n == 0) return;
-  cudaStream_t s = stream_on(device);
-  const float max = static_cast<float>(quant::fp8_max(format));
-  if (format == Fp8Format::kE4M3) {
-    fake_quant_fp8_kernel<3>
-        <<<blocks_for(n), kThreads, 0, s>>>(x, n, runs, scale, saturate, max, y, mask);
-  } else {
-    fake_quant_fp8_kernel<2>
-        <<<blocks_for(n), kThreads, 0, s>>>(x, n, runs, scale, saturate, max, y, mask);
-  }
-  OCTET_CUDA_CHECK_LAUNCH();
+  fake_quant_fp8_fused(x, n, layout, scale, format, saturate, {y, DType::f32, mask}, device);
 }
 
 void fp8_scales_from_amax(const float* amax, int64_t count, Fp8Format format, float previous_scale,
