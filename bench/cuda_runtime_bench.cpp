@@ -31,15 +31,19 @@
 // under 0.15). --quick: fewer repeats. Without a GPU it prints that it skipped
 // and reports nothing.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/cuda_operands.h"
 #include "framework/random.h"
 #include "framework/tensor/tensor.h"
+#include "ops/cuda/check.h"  // the CUDA runtime, for the graph replays only
 #include "ops/cuda/gemm.h"
 #include "ops/cuda/qgemm.h"
 #include "ops/cuda/runtime.h"
@@ -216,6 +220,49 @@ double gemm_only_ms(const Stack& s, Variant v, Generator& gen, int warmup, int r
   return cuda::time_ms(0, stack, warmup, repeats);
 }
 
+// One stack captured as a CUDA graph, for replays that take the host (kernel launches, cuBLASLt's
+// descriptors) out of the timing. The scratch blocks the capture allocated are baked into it:
+// while it lives, nothing but its replays and other such graphs may allocate.
+class StackGraph {
+ public:
+  explicit StackGraph(const std::function<void()>& work) {
+    cudaStream_t s = cuda::stream_on(0);
+    OCTET_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+    cudaGraph_t graph = nullptr;
+    try {
+      work();
+    } catch (...) {
+      cudaStreamEndCapture(s, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    OCTET_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    const cudaError_t rc = cudaGraphInstantiate(&exec_, graph, 0);
+    cudaGraphDestroy(graph);
+    OCTET_CUDA_CHECK(rc);
+  }
+  ~StackGraph() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+  }
+  StackGraph(const StackGraph&) = delete;
+  StackGraph& operator=(const StackGraph&) = delete;
+  void launch() const { OCTET_CUDA_CHECK(cudaGraphLaunch(exec_, cuda::stream_on(0))); }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+// ms of the host's enqueueing of one stack (the device idle before it).
+double enqueue_ms(const std::function<void()>& work) {
+  cudaStream_t s = cuda::stream_on(0);
+  OCTET_CUDA_CHECK(cudaStreamSynchronize(s));
+  const auto start = std::chrono::steady_clock::now();
+  work();
+  const auto stop = std::chrono::steady_clock::now();
+  OCTET_CUDA_CHECK(cudaStreamSynchronize(s));
+  return std::chrono::duration<double, std::milli>(stop - start).count();
+}
+
 // ||a - b|| / ||b|| over n device bf16 values.
 double relative_l2(const void* a, const void* b, int64_t n) {
   const Device gpu{DeviceType::cuda, 0}, host{};
@@ -308,6 +355,34 @@ int run_stack_bench(const Stack& s, bool quick) {
         "alone %.3f ms\n",
         s.name, kVariantName[v], stack_ms, rate[v], rate[v] / rate[kBf16], 4 * s.blocks, gemm);
   }
+  // For the record: the host's share. Each stack's enqueueing alone, and its replay as one CUDA
+  // graph (alternating rounds, medians), against the bf16 stack's.
+  std::vector<std::unique_ptr<StackGraph>> graphs(kVariants);
+  std::vector<double> graph_ms[kVariants];
+  for (int v = 0; v < variants; ++v) {
+    if (!ok[v]) continue;
+    auto work = [&, v] { run_stack(s, stacks[v], static_cast<Variant>(v), acts); };
+    std::printf("cuda_runtime_bench: %s %-6s host enqueue of one stack %.3f ms\n", s.name,
+                kVariantName[v], enqueue_ms(work));
+    try {
+      graphs[v] = std::make_unique<StackGraph>(work);
+    } catch (const Error& e) {
+      std::printf("cuda_runtime_bench: %s %s not captured as a graph: %s\n", s.name,
+                  kVariantName[v], e.what());
+    }
+  }
+  for (int r = 0; r < rounds; ++r)
+    for (int v = 0; v < variants; ++v)
+      if (graphs[v])
+        graph_ms[v].push_back(cuda::time_ms(
+            0, [&] { graphs[v]->launch(); }, warmup, repeats));
+  for (int v = 0; v < variants && graphs[kBf16]; ++v)
+    if (graphs[v])
+      std::printf("cuda_runtime_bench: %s %-6s as one CUDA graph %.3f ms (%.2fx bf16's graph)\n",
+                  s.name, kVariantName[v], median(graph_ms[v]),
+                  median(graph_ms[kBf16]) / median(graph_ms[v]));
+  graphs.clear();
+
   if (variants > kFp8 && ok[kFp8])
     std::printf("cuda_runtime_bench: %s fp8 codes out %s\n", s.name,
                 stacks[kFp8][2].fp8_codes_in_gemm() ? "straight from cuBLASLt's FP8 output"
