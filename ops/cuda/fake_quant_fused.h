@@ -12,7 +12,8 @@
 //         backward can skip the mask where nothing clipped (apply_ste_mask_in_place); may be
 //         null.
 // Elements go four at a time (16-byte loads) where the pointers allow. Values, masks and amax are
-// bit-identical to fake_quant.h + a cast + range.h's abs_max.
+// bit-identical to fake_quant.h + a cast + range.h's abs_max (NaN payloads aside: a NaN stays NaN,
+// but CUDA's arithmetic does not keep x86's payloads).
 #include <cstdint>
 
 #include "ops/dtype.h"
