@@ -1,6 +1,8 @@
 #include "framework/optim/optimizer.h"
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "framework/functional/arithmetic.h"
 #include "framework/tensor/autograd.h"
@@ -157,6 +159,49 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
       if (p.grad().defined()) p.set_grad(mul(p.grad(), scale));
   }
   return norm;
+}
+
+void clip_grad_norm_nowait(const std::vector<Tensor>& params, double max_norm) {
+  std::vector<Tensor> grads;
+  bool one_gpu = true;
+  for (const Tensor& p : params) {
+    if (!p.grad().defined()) continue;
+    grads.push_back(p.grad());
+    one_gpu = one_gpu && on_cuda(grads.back().device()) &&
+              grads.back().device() == grads.front().device();
+  }
+  if (grads.empty() || !one_gpu) {
+    clip_grad_norm(params, max_norm);
+    return;
+  }
+  NoGradGuard no_grad;
+  const Device dev = grads.front().device();
+  Tensor total = Tensor::zeros({}, DType::f64, dev);
+  for (const Tensor& p : params) {
+    const Tensor g = grad_of(p);
+    if (g.defined())
+      cuda::sum_of_squares_into(device_ptr<const float>(g), g.numel(), total.view().ptr<double>(),
+                                dev.index);
+  }
+  Tensor coef = Tensor::empty({}, DType::f32, dev);
+  cuda::clip_coefficient(total.view().ptr<const double>(), max_norm, device_ptr<float>(coef),
+                         dev.index);
+  // A gradient tensor may be shared between parameters (see autograd.cpp): each is scaled once,
+  // in place, where no other gradient views its storage; anything else gets a scaled copy.
+  std::map<const Storage*, std::set<const TensorImpl*>> holders;
+  for (const Tensor& g : grads) holders[g.impl()->storage.get()].insert(g.impl());
+  std::set<const TensorImpl*> scaled;
+  for (Tensor p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (g.is_contiguous() && holders[g.impl()->storage.get()].size() == 1) {
+      if (scaled.insert(g.impl()).second)
+        cuda::scale_in_place(device_ptr<float>(g), g.numel(), device_ptr<const float>(coef),
+                             dev.index);
+    } else {
+      p.set_grad(mul(g, coef));
+    }
+  }
 }
 
 }  // namespace octet::optim

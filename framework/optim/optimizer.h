@@ -76,4 +76,10 @@ struct WarmupCosine {
 // Scales all gradients so their global L2 norm is at most max_norm; returns the norm before.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
+// The same clipping without waiting for a GPU (a training step then synchronises once, at its
+// end): where every gradient lives on one CUDA device the norm and the scale stay there and the
+// gradients are scaled in place by a kernel that writes nothing unless the norm exceeds max_norm;
+// elsewhere this is clip_grad_norm. The gradients come out bitwise as clip_grad_norm leaves them.
+void clip_grad_norm_nowait(const std::vector<Tensor>& params, double max_norm);
+
 }  // namespace octet::optim

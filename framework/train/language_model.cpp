@@ -1,5 +1,8 @@
 #include "framework/train/language_model.h"
 
+#include <utility>
+#include <vector>
+
 #include "framework/autocast.h"
 #include "framework/data/batching.h"
 #include "framework/io/checkpoint.h"
@@ -80,7 +83,9 @@ double LmTrainer::step() {
   text_->sample(Split::kTrain, o_.batch, o_.model.block, data_gen_, x, y);
   const RankShare share = rank_share(0, o_.batch, comm_->rank(), comm_->size());
   const int64_t block = o_.model.block;
-  double step_loss = 0;
+  // The losses are read once the whole step is queued: reading one mid-step would make the host
+  // wait for the device's forward pass before it could queue the backward.
+  std::vector<std::pair<Tensor, double>> losses;  // (loss, weight of its micro-batch)
   for (int64_t m = 0; m < o_.accumulation_steps; ++m) {
     const RankShare micro = rank_share(share.begin, share.end, static_cast<int>(m),
                                        static_cast<int>(o_.accumulation_steps));
@@ -98,15 +103,17 @@ double LmTrainer::step() {
       parallel::StatisticsSyncScope sync(*comm_);
       loss = models::lm_loss(model_->forward(rows(x), dropout_gen_), rows(y));
     }
-    step_loss +=
-        loss.item() * static_cast<double>(micro.size()) / static_cast<double>(share.size());
+    losses.emplace_back(loss.detach(),
+                        static_cast<double>(micro.size()) / static_cast<double>(share.size()));
     data_parallel_->backward_share(loss, micro.size(), o_.batch, m + 1 == o_.accumulation_steps);
   }
-  if (o_.clip > 0) optim::clip_grad_norm(model_->parameters(), o_.clip);
+  if (o_.clip > 0) optim::clip_grad_norm_nowait(model_->parameters(), o_.clip);
   optimizer_->set_lr(schedule_.at(step_));
   optimizer_->step();
   optimizer_->zero_grad();
   ++step_;
+  double step_loss = 0;
+  for (const auto& [loss, weight] : losses) step_loss += loss.item() * weight;
   return step_loss;
 }
 

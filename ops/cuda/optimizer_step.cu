@@ -71,6 +71,20 @@ __global__ void squares_finish_kernel(const double* partial, int blocks, double*
 
 constexpr int64_t kMaxPartials = 1024;
 
+__global__ void clip_coefficient_kernel(const double* sum_of_squares, double max_norm,
+                                        float* coef) {
+  const double norm = sqrt(*sum_of_squares);
+  *coef = norm > max_norm && norm > 0 ? static_cast<float>(__ddiv_rn(max_norm, norm + 1e-6)) : 1.0f;
+}
+
+__global__ void scale_in_place_kernel(float* x, int64_t n, const float* coef) {
+  const float c = *coef;
+  if (c == 1.0f) return;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    x[i] = __fmul_rn(x[i], c);
+}
+
 }  // namespace
 
 void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, const AdamWHyper& h,
@@ -111,6 +125,17 @@ void sum_of_squares_into(const float* x, int64_t n, double* acc, int device) {
   }
   // Stream-ordered: the allocator reuses the block only for work queued after these kernels.
   release(partial, device);
+}
+
+void clip_coefficient(const double* sum_of_squares, double max_norm, float* coef, int device) {
+  clip_coefficient_kernel<<<1, 1, 0, stream_on(device)>>>(sum_of_squares, max_norm, coef);
+  OCTET_CUDA_CHECK_LAUNCH();
+}
+
+void scale_in_place(float* x, int64_t n, const float* coef, int device) {
+  if (n == 0) return;
+  scale_in_place_kernel<<<blocks_for(n), kThreads, 0, stream_on(device)>>>(x, n, coef);
+  OCTET_CUDA_CHECK_LAUNCH();
 }
 
 double sum_of_squares(const float* x, int64_t n, int device) {

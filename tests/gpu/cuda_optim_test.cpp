@@ -132,6 +132,41 @@ TEST(CudaOptim, SumOfSquaresAndClipGradNormMatchTheCpu) {
   }
 }
 
+// The clipping a GPU training step uses (no read-back) leaves every gradient bitwise as
+// clip_grad_norm leaves it, including a gradient tensor two parameters share and a strided one.
+TEST(CudaOptim, ClipGradNormNowaitEqualsClipGradNormBitwise) {
+  OCTET_REQUIRE_GPU();
+  Generator gen(31);
+  for (double max_norm : {1e6, 0.5}) {  // no clipping, then clipping
+    SCOPED_TRACE("max_norm " + std::to_string(max_norm));
+    std::vector<Tensor> a, b;
+    for (const Shape& shape : {Shape{300, 7}, Shape{1000}, Shape{5, 6}}) {
+      a.push_back(Tensor::zeros(shape).cuda().set_requires_grad());
+      b.push_back(Tensor::zeros(shape).cuda().set_requires_grad());
+      const Tensor g = Tensor::randn(shape, gen).cuda();
+      a.back().set_grad(g.clone());
+      b.back().set_grad(g.clone());
+    }
+    const Tensor shared = Tensor::randn({300, 7}, gen).cuda();
+    a.push_back(Tensor::zeros({300, 7}).cuda().set_requires_grad());
+    b.push_back(Tensor::zeros({300, 7}).cuda().set_requires_grad());
+    a[0].set_grad(shared.clone());
+    a[3].set_grad(a[0].grad());  // one tensor, two parameters
+    b[0].set_grad(shared.clone());
+    b[3].set_grad(b[0].grad());
+    const Tensor strided = Tensor::randn({6, 5}, gen).cuda();
+    a[2].set_grad(strided.clone().transpose(0, 1));
+    b[2].set_grad(strided.clone().transpose(0, 1));
+    optim::clip_grad_norm(a, max_norm);
+    optim::clip_grad_norm_nowait(b, max_norm);
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::vector<float> ga = a[i].grad().contiguous().to_vector<float>();
+      const std::vector<float> gb = b[i].grad().contiguous().to_vector<float>();
+      EXPECT_EQ(ga, gb) << "param " << i;
+    }
+  }
+}
+
 TEST(CudaModule, ToMovesParametersAndBuffersInPlace) {
   OCTET_REQUIRE_GPU();
   Generator gen(23);

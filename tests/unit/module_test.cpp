@@ -110,6 +110,12 @@ TEST(Optim, ClipGradNormScalesToTheLimit) {
   EXPECT_NEAR(optim::clip_grad_norm({a, b}, 1.0), 5.0, 1e-6);
   EXPECT_NEAR(a.grad().to_vector<float>()[0], 0.6f, 1e-5);
   EXPECT_NEAR(b.grad().to_vector<float>()[0], 0.8f, 1e-5);
+  // The no-wait variant is the same rule (on a CPU, the same call).
+  Tensor c = Tensor::zeros({2}).set_requires_grad();
+  c.set_grad(Tensor::from_vector<float>({6, 8}, {2}));
+  optim::clip_grad_norm_nowait({c}, 2.0);
+  EXPECT_NEAR(c.grad().to_vector<float>()[0], 1.2f, 1e-5);
+  EXPECT_NEAR(c.grad().to_vector<float>()[1], 1.6f, 1e-5);
 }
 
 }  // namespace

@@ -13,5 +13,7 @@ void sgd_step(float*, const float*, float*, int64_t, const SgdHyper&, int) {
 }
 void sum_of_squares_into(const float*, int64_t, double*, int) { no_backend("sum_of_squares"); }
 double sum_of_squares(const float*, int64_t, int) { no_backend("sum_of_squares"); }
+void clip_coefficient(const double*, double, float*, int) { no_backend("clip_coefficient"); }
+void scale_in_place(float*, int64_t, const float*, int) { no_backend("scale_in_place"); }
 
 }  // namespace octet::cuda
