@@ -252,6 +252,23 @@ TEST_F(RecipeCli, TrainsALanguageModelUnderBf16Autocast) {
   EXPECT_LT(r.seconds + fp32.seconds, 30.0);
 }
 
+// A recipe's precision trains under bf16 autocast; --precision overrides it either way.
+TEST_F(RecipeCli, TheRecipesPrecisionReachesTrainingAndTheFlagOverridesIt) {
+  const std::string ckpt = (scratch() / "gpt_recipe_bf16.ckpt").string();
+  const std::vector<std::string> bf16_recipe =
+      with({"train", "--recipe", recipe("kjv_char_gpt").string()},
+           with(tiny_gpt(ckpt), {"--set", "precision=BF16"}));
+  const Result bf16 = octet(bf16_recipe);
+  ASSERT_EQ(bf16.code, 0) << bf16.err;
+  EXPECT_TRUE(contains(bf16.out, "BF16-autocast training")) << bf16.out;
+  EXPECT_TRUE(contains(bf16.out, "bf16 autocast")) << bf16.out;
+  const Result flag = octet(with(bf16_recipe, {"--precision", "fp32"}));
+  ASSERT_EQ(flag.code, 0) << flag.err;
+  EXPECT_TRUE(contains(flag.out, "FP32 training")) << flag.out;
+  EXPECT_FALSE(contains(flag.out, "bf16 autocast")) << flag.out;
+  EXPECT_LT(bf16.seconds + flag.seconds, 30.0);
+}
+
 TEST_F(RecipeCli, ABadDeviceOrPrecisionExits2NamingTheFlagAndValue) {
   const Result gpu = octet({"train", "lm", "--device", "gpu"});
   EXPECT_EQ(gpu.code, 2);

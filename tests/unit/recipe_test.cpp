@@ -150,7 +150,8 @@ TEST(Recipe, ValidationNamesTheFieldAndWhereTheFileSetIt) {
   EXPECT_TRUE(contains(parse_error(std::string(kGpt) + "schedule { epochs: 2 }"),
                        "t.textproto:2:12: schedule.epochs: language models train for"));
   EXPECT_TRUE(contains(parse_error(std::string(kCnn) + "data { kjv {} }"), "data.kjv:"));
-  EXPECT_TRUE(contains(parse_error(std::string(kCnn) + "precision: BF16"), "placeholder"));
+  EXPECT_TRUE(contains(parse_error(std::string(kCnn) + "precision: BF16"),
+                       "precision: BF16 autocast is for language models"));
   EXPECT_TRUE(contains(parse_error(std::string(kCnn) + "quantization {\n  ptq_schemes: "
                                                        "[\"w8a8\", \"int3\"]\n}"),
                        "t.textproto:3:3: quantization.ptq_schemes[1]: unknown name 'int3'"));
@@ -206,6 +207,13 @@ TEST(RecipeMapping, AnEmptySectionKeepsTheLibraryDefaults) {
   EXPECT_EQ(l.eval_windows, ld.eval_windows);
   EXPECT_EQ(lm_quant_options(lm).finetune_warmup, qat::LmQuantOptions{}.finetune_warmup);
   EXPECT_EQ(freeze_observers_at_step(lm), -1);
+  // precision reaches every training loop of the recipe: train, and compare's pre-training and
+  // fine-tuning (which start from lm_quant_options' model).
+  EXPECT_EQ(l.precision, "fp32");
+  const LoadedRecipe bf16 = parse_recipe("model { gpt {} }\nprecision: BF16", "t");
+  EXPECT_EQ(lm_train_options(bf16).precision, "bf16");
+  EXPECT_EQ(lm_train_run(bf16).options.precision, "bf16");
+  EXPECT_EQ(lm_quant_options(bf16).model.precision, "bf16");
 }
 
 TEST(RecipeMapping, EveryFieldLandsInItsOptionStruct) {

@@ -61,6 +61,7 @@ train::LmTrainOptions lm_train_options(const LoadedRecipe& r) {
   if (p.schedule().has_batch()) o.batch = p.schedule().batch();
   apply_distributed(r, o.data_parallel, o.accumulation_steps);
   if (p.eval().has_windows()) o.eval_windows = p.eval().windows();
+  o.precision = p.precision() == Recipe::BF16 ? "bf16" : "fp32";
   return o;
 }
 

@@ -14,8 +14,7 @@ void add_train_target_options(CLI::App* cmd, TrainTargetArgs& args) {
       ->capture_default_str();
   cmd->add_option("--precision", args.precision,
                   "fp32, or bf16: matmul and linear take bf16 operands and accumulate in f32 "
-                  "(language models only)")
-      ->capture_default_str();
+                  "(language models only; default: the recipe's precision, else fp32)");
 }
 
 Device parse_device_flag(const std::string& text, int local_rank) {
@@ -55,7 +54,7 @@ void check_precision_flag(const std::string& text) {
 }
 
 TrainTarget resolve_train_target(const TrainTargetArgs& args) {
-  check_precision_flag(args.precision);
+  if (!args.precision.empty()) check_precision_flag(args.precision);
   TrainTarget t;
   t.device = parse_device_flag(args.device, distributed::launch_info_from_environment().local_rank);
   t.precision = args.precision;
@@ -64,7 +63,7 @@ TrainTarget resolve_train_target(const TrainTargetArgs& args) {
 }
 
 void apply_train_target(const TrainTarget& target, train::CnnTrainOptions& options) {
-  if (target.precision != "fp32")
+  if (!target.precision.empty() && target.precision != "fp32")
     throw UsageError("train", "--precision " + target.precision +
                                   ": the CNN trains in fp32 only (bf16 autocast covers matmul "
                                   "and linear, not conv2d, which does most of its work)");
@@ -73,7 +72,7 @@ void apply_train_target(const TrainTarget& target, train::CnnTrainOptions& optio
 
 void apply_train_target(const TrainTarget& target, train::LmTrainOptions& options) {
   options.device = target.device;
-  options.precision = target.precision;
+  if (!target.precision.empty()) options.precision = target.precision;
 }
 
 std::string describe_train_target(const Device& device, const std::string& precision) {

@@ -12,10 +12,10 @@
 
 namespace octet::tools {
 
-// The flags as typed.
+// The flags as typed; an empty precision was not given (a recipe's, else fp32).
 struct TrainTargetArgs {
   std::string device = "cpu";
-  std::string precision = "fp32";
+  std::string precision;
 };
 
 // Adds --device and --precision to `cmd`, stored in `args` (several commands may share one).
@@ -33,9 +33,11 @@ void require_training_device(const Device& device);
 void check_precision_flag(const std::string& text);
 
 // The flags parsed and checked (the local rank comes from the launcher's environment).
+// precision: "fp32", "bf16", or empty when the flag was not given, which keeps what the options
+// already say (a recipe's precision, else fp32).
 struct TrainTarget {
   Device device;
-  std::string precision = "fp32";
+  std::string precision;
 };
 TrainTarget resolve_train_target(const TrainTargetArgs& args);
 
