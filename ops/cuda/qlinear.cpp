@@ -52,6 +52,24 @@ void check_multiple(const char* op, const char* what, int64_t value, int64_t mul
 }
 
 // The codes output's scale: an f32 [1] on the device.
+// y [M, N] = a [M, K] @ w [N, K]^T posed to column-major cuBLASLt as y^T [N, M] = w x a^T, with
+// the row-major w read transposed ("TN"): the layout every linear here runs, weights first. The
+// callers add their scales, bias and epilogue.
+lt::Gemm tn_gemm(const Problem& p, cudaDataType_t w_type, cudaDataType_t a_type,
+                 cudaDataType_t y_type, cublasComputeType_t compute) {
+  lt::Gemm g;
+  g.device = p.device.index;
+  g.compute = compute;
+  g.scale_type = CUDA_R_32F;
+  g.trans_a = CUBLAS_OP_T;
+  g.trans_b = CUBLAS_OP_N;
+  g.a = {w_type, p.K, p.N, p.w.ld, 1, 0};
+  g.b = {a_type, p.K, p.M, p.a.ld, 1, 0};
+  g.d = {y_type, p.N, p.M, p.y.ld, 1, 0};
+  g.a_ptr = p.w.data, g.b_ptr = p.a.data, g.d_ptr = p.y.data;
+  return g;
+}
+
 const float* out_scale_of(const char* op, const LinearEpilogue& e, const Device& device) {
   scale_step(op, "out_scale", *e.out_scale, 1, device);
   return static_cast<const float*>(e.out_scale->data);
@@ -65,16 +83,7 @@ void bf16_linear(const View& a, const View& w, const LinearEpilogue& e, const Vi
   const Problem p = problem_of(kBf16, a, DType::bf16, w, DType::bf16, y, 1);
   check_bias(kBf16, e.bias, DType::bf16, p.N, p.device);
   if (p.M == 0 || p.N == 0) return;
-  lt::Gemm g;
-  g.device = p.device.index;
-  g.compute = CUBLAS_COMPUTE_32F;
-  g.scale_type = CUDA_R_32F;
-  g.trans_a = CUBLAS_OP_T;
-  g.trans_b = CUBLAS_OP_N;
-  g.a = {CUDA_R_16BF, p.K, p.N, p.w.ld, 1, 0};
-  g.b = {CUDA_R_16BF, p.K, p.M, p.a.ld, 1, 0};
-  g.d = {CUDA_R_16BF, p.N, p.M, p.y.ld, 1, 0};
-  g.a_ptr = p.w.data, g.b_ptr = p.a.data, g.d_ptr = p.y.data;
+  lt::Gemm g = tn_gemm(p, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, CUBLAS_COMPUTE_32F);
   g.bias = e.bias ? e.bias->data : nullptr;
   g.gelu = e.activation == Activation::kGelu;
   lt::run(g, kBf16);
@@ -110,17 +119,9 @@ void fp8_linear(const View& a, const View& a_mul, const View& w, const View& w_m
   for (auto [name, ptr] : {std::pair{"a", p.a.data}, {"w", p.w.data}, {"y", p.y.data}})
     check_aligned(kFp8, name, ptr, 16, rule);
 
-  lt::Gemm g;
-  g.device = p.device.index;
-  g.compute = CUBLAS_COMPUTE_32F;
-  g.scale_type = CUDA_R_32F;
-  g.trans_a = CUBLAS_OP_T;
-  g.trans_b = CUBLAS_OP_N;
   auto type = [](DType t) { return t == DType::f8e4m3 ? CUDA_R_8F_E4M3 : CUDA_R_8F_E5M2; };
-  g.a = {type(w.dtype), p.K, p.N, p.w.ld, 1, 0};
-  g.b = {type(a.dtype), p.K, p.M, p.a.ld, 1, 0};
-  g.d = {codes ? CUDA_R_8F_E4M3 : CUDA_R_16BF, p.N, p.M, p.y.ld, 1, 0};
-  g.a_ptr = p.w.data, g.b_ptr = p.a.data, g.d_ptr = p.y.data;
+  lt::Gemm g = tn_gemm(p, type(w.dtype), type(a.dtype), codes ? CUDA_R_8F_E4M3 : CUDA_R_16BF,
+                       CUBLAS_COMPUTE_32F);
   g.a_scale = w_mul.data;
   g.b_scale = a_mul.data;
   g.bias = e.bias ? e.bias->data : nullptr;
@@ -176,16 +177,7 @@ void int8_linear(const View& a, const View& a_scales, const View& w, const View&
     float* bias_s = reinterpret_cast<float*>(vectors.as<char>() + slot);
     detail::int8_requant_vectors(as, ws, w_step, bias, out_scale, alpha, bias ? bias_s : nullptr,
                                  p.N, p.device.index);
-    lt::Gemm g;
-    g.device = p.device.index;
-    g.compute = CUBLAS_COMPUTE_32I;
-    g.scale_type = CUDA_R_32F;
-    g.trans_a = CUBLAS_OP_T;
-    g.trans_b = CUBLAS_OP_N;
-    g.a = {CUDA_R_8I, p.K, p.N, p.w.ld, 1, 0};
-    g.b = {CUDA_R_8I, p.K, p.M, p.a.ld, 1, 0};
-    g.d = {CUDA_R_8I, p.N, p.M, p.y.ld, 1, 0};
-    g.a_ptr = p.w.data, g.b_ptr = p.a.data, g.d_ptr = p.y.data;
+    lt::Gemm g = tn_gemm(p, CUDA_R_8I, CUDA_R_8I, CUDA_R_8I, CUBLAS_COMPUTE_32I);
     g.alpha_vector = alpha;
     if (bias) {
       g.bias = bias_s;
