@@ -50,14 +50,6 @@ Tensor masked_gradient(const Tensor& grad_out, const Tensor& mask, DType dtype) 
 
 const float* optional_f32(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
-// Whether the backward may overwrite the incoming gradient: the engine hands each node the
-// gradient it alone holds unless the same tensor also went to another input or a leaf (add's rule
-// returns one tensor twice), and then these counts are above one. Views of it would share the
-// storage.
-bool exclusively_owned(const Tensor& g) {
-  return g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 && g.is_contiguous();
-}
-
 }  // namespace
 
 Tensor fake_quant(const Tensor& x, const quant::QuantSpec& spec, const QParams& params, Ste ste) {
@@ -143,7 +135,7 @@ FakeQuantResult fake_quant_fused(const Tensor& x, const quant::QuantSpec& spec,
   const DType dtype = x.dtype();
   result.y = record(
       result.y, "fake_quant", {x}, [mask, clipped, dtype](const Tensor& g, const NeedsGrad&) {
-        if (clipped.defined() && g.dtype() == DType::f32 && exclusively_owned(g)) {
+        if (clipped.defined() && g.dtype() == DType::f32 && gradient_is_exclusive(g)) {
           cuda::apply_ste_mask_in_place(dev_ptr<float>(g), mask.view().ptr<uint8_t>(), g.numel(),
                                         dev_ptr<int32_t>(clipped), g.device().index);
           return std::vector<Tensor>{g};

@@ -43,6 +43,10 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
+
+bool gradient_is_exclusive(const Tensor& g) {
+  return g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 && g.is_contiguous();
+}
 LeafGradReadyScope::LeafGradReadyScope(Hook hook) : previous_(std::move(g_leaf_ready)) {
   g_leaf_ready = std::move(hook);
 }

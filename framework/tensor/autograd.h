@@ -31,6 +31,12 @@ struct Node {
 
 bool grad_enabled();
 
+// Whether a backward rule may overwrite the gradient it was handed (and return it as its input's):
+// the engine passes each node a gradient that it alone holds, unless the same tensor also went to
+// another input or to a leaf (add's rule returns one tensor twice), or a view shares its storage.
+// Contiguous, so a kernel can treat it as flat.
+bool gradient_is_exclusive(const Tensor& g);
+
 // Disables recording within its scope (evaluation, optimizer updates, backward rules).
 class NoGradGuard {
  public:
