@@ -308,6 +308,20 @@ void set_num_threads(int n) {
 
 int num_threads() { return omp_get_max_threads(); }
 
+bool bf16_matmul_is_native() {
+  static const bool native = [] {
+    try {
+      using dt = dnnl::memory::data_type;
+      const dnnl::memory::desc a({64, 64}, dt::bf16, {64, 1}), c({64, 64}, dt::f32, {64, 1});
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, a, c), cpu_engine());
+      return !is_reference_impl(pd);
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return native;
+}
+
 size_t matmul_cache_size() {
   std::lock_guard<std::mutex> lock(cache_mutex);
   return plan_cache.size();

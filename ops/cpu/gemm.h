@@ -23,6 +23,12 @@ void matmul(const View& a, const View& b, const View& c, const View* bias = null
 void set_num_threads(int n);
 int num_threads();
 
+// True when oneDNN multiplies bf16 operands natively on this CPU (AVX512-BF16 or AMX, or its
+// AVX-512 emulation); false where bf16 matmuls are widened to f32 copies first (AVX2). Lets a
+// caller that holds bf16 data (FP8 weights decoded once) choose between one bf16 GEMM and
+// widening a block at a time itself, which keeps no whole f32 copy of a large weight.
+bool bf16_matmul_is_native();
+
 // Number of oneDNN matmul plans created so far; lets tests check that a repeated shape reuses its
 // plan instead of building a new primitive.
 size_t matmul_cache_size();

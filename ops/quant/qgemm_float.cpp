@@ -2,6 +2,7 @@
 // weights) and LLM.int8()'s outlier columns. The weight is widened one block of rows at a time
 // into a scratch buffer, so no f32 copy of a whole weight is ever held.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "ops/cpu/gemm.h"
@@ -49,6 +50,19 @@ void check_shapes(const char* op, int64_t m, int64_t n, int64_t k, int64_t ldx, 
   OCTET_CHECK(ldy >= n, op, "output leading dimension ", ldy, " is below n = ", n);
 }
 
+// The 256 FP8 codes of a format as bf16 bit patterns (exact: every E4M3/E5M2 value is a bf16).
+const uint16_t* fp8_bf16_table(Fp8Format format) {
+  static const auto tables = [] {
+    std::array<std::array<uint16_t, 256>, 2> t{};
+    for (const Fp8Format f : {Fp8Format::kE4M3, Fp8Format::kE5M2}) {
+      const float* decoded = fp8_decode_table(f);
+      for (int c = 0; c < 256; ++c) t[f == Fp8Format::kE5M2][c] = f32_to_bf16(decoded[c]);
+    }
+    return t;
+  }();
+  return tables[format == Fp8Format::kE5M2].data();
+}
+
 }  // namespace
 
 // ---- FP8 ----
@@ -82,9 +96,7 @@ Fp8Weight::Fp8Weight(const uint8_t* codes, Fp8Format format, int64_t n, int64_t 
     state->inv_scales[j] = 1.0f / s;
   }
   state->scales = std::move(scales);
-  uint16_t table[256];
-  const float* decoded = fp8_decode_table(format);
-  for (int c = 0; c < 256; ++c) table[c] = f32_to_bf16(decoded[c]);
+  const uint16_t* table = fp8_bf16_table(format);
   state->bf16.resize(static_cast<size_t>(n * k));
 #pragma omp parallel for schedule(static) if (n * k > (1 << 20))
   for (int64_t i = 0; i < n * k; ++i) state->bf16[i] = table[codes[i]];
@@ -117,11 +129,41 @@ void fp8_gemm(const uint8_t* a_codes, Fp8Format a_format, int64_t m, int64_t k, 
               "activation scale must be positive and finite, got ", a_scale);
   if (m == 0 || n == 0) return;
   OCTET_CHECK(y != nullptr && (a_codes != nullptr || k == 0), kOp, "null codes or output");
+  const float inv_a = 1.0f / a_scale;
+  const float* inv_w = w.state_->inv_scales.data();
+  // y[:, j0:j0+nb] = acc * (1/s_a) * (1/s_w[j]) + bias[j], the fake-quant layer's dequantization.
+  auto scale_columns = [&](int64_t j0, int64_t nb) {
+#pragma omp parallel for schedule(static) if (m * nb > (1 << 16))
+    for (int64_t i = 0; i < m; ++i) {
+      float* row = y + i * ldy + j0;
+      for (int64_t j = 0; j < nb; ++j) {
+        row[j] = row[j] * inv_a * inv_w[j0 + j] + (bias ? bias[j0 + j] : 0.0f);
+      }
+    }
+  };
+  // Every decoded value is exactly a bf16, and products of two bf16 are exact in f32, so a bf16
+  // GEMM with f32 accumulation and an f32 GEMM on the widened values compute the same sums (up to
+  // their order). Scratch per calling thread; the parallel loops below must use these pointers,
+  // since inside them a thread_local name would be each worker's own (empty) instance.
+  const uint16_t* wb = w.bf16();
+  if (cpu::bf16_matmul_is_native()) {
+    thread_local std::vector<uint16_t> x_scratch;
+    x_scratch.resize(static_cast<size_t>(m * k));
+    uint16_t* x = x_scratch.data();
+    const uint16_t* table = fp8_bf16_table(a_format);
+#pragma omp parallel for schedule(static) if (m * k > (1 << 16))
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t c = 0; c < k; ++c) x[i * k + c] = table[a_codes[i * lda + c]];
+    }
+    const View a{x, DType::bf16, {}, {m, k}, {k, 1}};
+    const View b{const_cast<uint16_t*>(wb), DType::bf16, {}, {k, n}, {1, k}};  // W^T in place
+    const View c = f32_matrix(y, m, n, ldy, 1);
+    cpu::matmul(a, b, c);
+    scale_columns(0, n);
+    return;
+  }
+  // No bf16 GEMM here (AVX2): widen a block of weight rows at a time for oneDNN's sgemm.
   const float* table = fp8_decode_table(a_format);
-  // Every decoded value is exactly a bf16, and products of two bf16 are exact in f32, so an f32
-  // GEMM on the widened values computes what a bf16 GEMM with f32 accumulation would.
-  // Scratch per calling thread; the parallel loops below must use these pointers, since inside
-  // them a thread_local name would be each worker's own (empty) instance.
   thread_local std::vector<float> x_scratch, block_scratch;
   x_scratch.resize(static_cast<size_t>(m * k));
   float* x = x_scratch.data();
@@ -129,9 +171,6 @@ void fp8_gemm(const uint8_t* a_codes, Fp8Format a_format, int64_t m, int64_t k, 
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t c = 0; c < k; ++c) x[i * k + c] = table[a_codes[i * lda + c]];
   }
-  const float inv_a = 1.0f / a_scale;
-  const uint16_t* wb = w.bf16();
-  const float* inv_w = w.state_->inv_scales.data();
   const int64_t rows = block_rows(k);
   block_scratch.resize(static_cast<size_t>(std::min(rows, n) * k));
   float* block = block_scratch.data();
@@ -140,13 +179,7 @@ void fp8_gemm(const uint8_t* a_codes, Fp8Format a_format, int64_t m, int64_t k, 
 #pragma omp parallel for schedule(static) if (nb * k > (1 << 16))
     for (int64_t i = 0; i < nb * k; ++i) block[i] = bf16_to_f32(wb[j0 * k + i]);
     gemm_block(x, m, k, k, block, j0, nb, nullptr, y, ldy);
-#pragma omp parallel for schedule(static) if (m * nb > (1 << 16))
-    for (int64_t i = 0; i < m; ++i) {
-      float* row = y + i * ldy + j0;
-      for (int64_t j = 0; j < nb; ++j) {
-        row[j] = row[j] * inv_a * inv_w[j0 + j] + (bias ? bias[j0 + j] : 0.0f);
-      }
-    }
+    scale_columns(j0, nb);
   }
 }
 
