@@ -5,6 +5,7 @@
 // (s32 output); octet's own epilogue applies zero point, scales and bias, as for the other kernels.
 #include <omp.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -75,10 +76,13 @@ bool onednn_int8_is_exact() {
 
 void int8_gemm_onednn(const Int8Activations& a, const PackedInt8Weight& w, const Int8Epilogue& e) {
   thread_local std::vector<int32_t> acc_scratch;
-  acc_scratch.assign(static_cast<size_t>(a.m * w.n), 0);
+  acc_scratch.resize(static_cast<size_t>(a.m * w.n));
   int32_t* acc = acc_scratch.data();
-  // oneDNN takes K = 0 as "nothing to do"; the accumulators are then the zeros above.
-  if (a.k > 0) {
+  // oneDNN overwrites every accumulator, except that it takes K = 0 as "nothing to do": the
+  // product is then all zeros. (Zeroing always would cost a pass over m x n int32 per call.)
+  if (a.k == 0) {
+    std::fill_n(acc, a.m * w.n, 0);
+  } else {
     const Plan& plan = plan_for(a, w.n);
     dnnl::memory src(plan.src, engine(), const_cast<void*>(a.codes));
     dnnl::memory weights(plan.weights, engine(), const_cast<int8_t*>(w.codes.data()));
