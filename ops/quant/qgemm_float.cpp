@@ -1,6 +1,8 @@
-// The qgemm.h paths that end in an f32 GEMM: FP8 (decoded codes), weight-only int8 (dequantized
-// weights) and LLM.int8()'s outlier columns. The weight is widened one block of rows at a time
-// into a scratch buffer, so no f32 copy of a whole weight is ever held.
+// The qgemm.h paths that end in a floating-point GEMM: FP8 (decoded codes), weight-only int8
+// (dequantized weights) and LLM.int8()'s outlier columns. FP8 runs one bf16 GEMM on the weight
+// decoded at load where oneDNN has bf16 GEMMs; otherwise, as for weight-only int8, the weight is
+// widened one block of rows at a time into a scratch buffer, so no f32 copy of a whole weight is
+// ever held.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -61,6 +63,15 @@ const uint16_t* fp8_bf16_table(Fp8Format format) {
     return t;
   }();
   return tables[format == Fp8Format::kE5M2].data();
+}
+
+// out [m, k] (dense) = table[codes [m, k] with leading dimension ld]: FP8 codes to f32 or bf16.
+template <typename T>
+void decode_rows(const T* table, const uint8_t* codes, int64_t m, int64_t k, int64_t ld, T* out) {
+#pragma omp parallel for schedule(static) if (m * k > (1 << 16))
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t c = 0; c < k; ++c) out[i * k + c] = table[codes[i * ld + c]];
+  }
 }
 
 }  // namespace
@@ -150,11 +161,7 @@ void fp8_gemm(const uint8_t* a_codes, Fp8Format a_format, int64_t m, int64_t k, 
     thread_local std::vector<uint16_t> x_scratch;
     x_scratch.resize(static_cast<size_t>(m * k));
     uint16_t* x = x_scratch.data();
-    const uint16_t* table = fp8_bf16_table(a_format);
-#pragma omp parallel for schedule(static) if (m * k > (1 << 16))
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t c = 0; c < k; ++c) x[i * k + c] = table[a_codes[i * lda + c]];
-    }
+    decode_rows(fp8_bf16_table(a_format), a_codes, m, k, lda, x);
     const View a{x, DType::bf16, {}, {m, k}, {k, 1}};
     const View b{const_cast<uint16_t*>(wb), DType::bf16, {}, {k, n}, {1, k}};  // W^T in place
     const View c = f32_matrix(y, m, n, ldy, 1);
@@ -163,14 +170,10 @@ void fp8_gemm(const uint8_t* a_codes, Fp8Format a_format, int64_t m, int64_t k, 
     return;
   }
   // No bf16 GEMM here (AVX2): widen a block of weight rows at a time for oneDNN's sgemm.
-  const float* table = fp8_decode_table(a_format);
   thread_local std::vector<float> x_scratch, block_scratch;
   x_scratch.resize(static_cast<size_t>(m * k));
   float* x = x_scratch.data();
-#pragma omp parallel for schedule(static) if (m * k > (1 << 16))
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t c = 0; c < k; ++c) x[i * k + c] = table[a_codes[i * lda + c]];
-  }
+  decode_rows(fp8_decode_table(a_format), a_codes, m, k, lda, x);
   const int64_t rows = block_rows(k);
   block_scratch.resize(static_cast<size_t>(std::min(rows, n) * k));
   float* block = block_scratch.data();
